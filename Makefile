@@ -1,0 +1,41 @@
+# The two commands of the README. Both bootstrap .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the main job — generate an hour of a cluster's audit log and summarize it
+demo: $(STAMP)
+	mkdir -p data
+	$(BIN)/kubetrail demo generate --minutes 60 --out data/demo-audit.log.gz
+	$(BIN)/kubetrail parse --summary data/demo-audit.log.gz
+
+## test: lint, type-check and the whole test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check kubetrail tests bench
+	$(BIN)/ruff format --check kubetrail tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass
+unit: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+## bench: the throughput benchmarks (not part of `make test`: they measure, they do not assert)
+bench: $(STAMP)
+	$(BIN)/python bench/parse.py
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,31 @@
+"""The `kubetrail` command: a root group that gathers each area's subcommands.
+
+Each area keeps its commands next to its code (`kubetrail/<area>/cli.py`); this module only
+assembles them, so adding a command never touches another area.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubetrail import __version__
+from kubetrail.demo.cli import demo
+from kubetrail.parse.cli import parse
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="kubetrail")
+def cli() -> None:
+    """kubetrail: Kubernetes audit logs from the apiserver to the analyst.
+
+    Normalize audit events to ECS, store and search them, run detections on them.
+    Every command has its own --help.
+    """
+
+
+cli.add_command(parse)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli(prog_name="kubetrail")
