@@ -1,0 +1,142 @@
+"""The kubetrail service as one ASGI app: intake, search API, health, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from kubetrail.api import errors
+from kubetrail.api.auth import TokenAuth
+from kubetrail.api.openapi import OPENAPI
+from kubetrail.api.routes import SearchApi
+from kubetrail.ingest.keys import IntakeResolver
+from kubetrail.ingest.pipeline import now_micros
+from kubetrail.ingest.routes import Intakes
+from kubetrail.ingest.writer import Writer
+from kubetrail.metrics import Metrics
+from kubetrail.settings import Config
+from kubetrail.store.base import EventStore, StateStore
+from kubetrail.store.open import open_stores
+
+log = logging.getLogger("kubetrail.server")
+RETENTION_CHECK_S = 3600
+
+
+@dataclass
+class Service:
+    """What the app's routes share; built at startup, closed at shutdown."""
+
+    config: Config
+    events: EventStore
+    state: StateStore
+    writer: Writer
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.writer.close()  # drains: everything acknowledged is already committed
+        self.events.close()
+        self.state.close()
+
+
+def build_service(config: Config) -> Service:
+    # Batches of parsed events live a few milliseconds and hold no reference cycles: the
+    # cyclic collector would only rescan them. Freeze what startup allocated and collect
+    # rarely (measured: ingest throughput doubles).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    events, state = open_stores(config)
+    metrics = Metrics()
+    writer = Writer(events, config.max_pending_events)
+    return Service(config, events, state, writer, metrics)
+
+
+class _Timing(BaseHTTPMiddleware):
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        self.metrics.latency.labels(path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+async def _retention(service: Service) -> None:
+    while True:
+        cutoff = now_micros() - service.config.retention_days * 86_400_000_000
+        try:
+            deleted = await asyncio.to_thread(service.events.delete_before, cutoff)
+            if deleted:
+                log.info("retention: deleted %d events older than %d days", deleted,
+                         service.config.retention_days)
+        except Exception:
+            log.exception("retention failed; will try again")
+        await asyncio.sleep(RETENTION_CHECK_S)
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process: `serve` passes the configuration in KUBETRAIL_* variables."""
+    from kubetrail.settings import load
+
+    return create_app(load({}))
+
+
+def create_app(config: Config, service: Service | None = None) -> Starlette:
+    service = service or build_service(config)
+    auth = TokenAuth(service.state)
+    intakes = Intakes(
+        IntakeResolver(service.state), service.writer, service.metrics,
+        config.max_event_bytes, config.max_request_bytes,
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "pending_events": service.writer.pending_events})
+
+    async def metrics(request: Request) -> Response:
+        service.metrics.pending.set(service.writer.pending_events)
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_retention(service))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.to_thread(service.close)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *SearchApi(service.events, auth).routes(),
+        *intakes.routes(),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(_Timing, metrics=service.metrics)])
+    errors.install(app)
+    app.state.service = service
+    return app

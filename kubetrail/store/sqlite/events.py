@@ -1,0 +1,287 @@
+"""Events in `events.db`, the embedded event backend.
+
+One table: the hot ECS fields as columns (indexed for the common hunts), the rest of the
+document as JSON and the raw message apart, so that searches read small rows and the message
+is fetched only for the page shown. Writes come from one writer thread (see
+kubetrail.ingest.writer); reads use one connection per reading thread, time-limited by a
+progress handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from kubetrail.query import SqliteDialect
+from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
+from kubetrail.store.sqlite.migrate import connect, migrate
+
+# ECS field -> column; the query compiler's map (kubetrail.query.HOT_FIELDS) names the same
+HOT_COLUMNS: Final = (
+    ("event.code", "code"),
+    ("event.action", "action"),
+    ("event.outcome", "outcome"),
+    ("user.name", "user_name"),
+    ("source.ip", "source_ip"),
+    ("kubernetes.namespace", "namespace"),
+    ("kubernetes.resource", "resource"),
+    ("kubernetes.subresource", "subresource"),
+    ("kubernetes.object.name", "object_name"),
+    ("http.response.status_code", "status_code"),
+)
+
+# Indexes cost ingest speed (each is one more B-tree per insert): `ts` serves every
+# time-ordered search; the others serve the hunts that look for a rare value (one user, one
+# address, one auditID), where a scan by time would read everything. Low-cardinality fields
+# (verb, resource, namespace) are filtered on the time-ordered scan instead.
+MIGRATIONS: Final = [
+    """
+    CREATE TABLE events (
+        rowid INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        id BLOB NOT NULL,
+        intake TEXT NOT NULL,
+        code TEXT,
+        action TEXT,
+        outcome TEXT,
+        user_name TEXT,
+        source_ip TEXT,
+        namespace TEXT,
+        resource TEXT,
+        subresource TEXT,
+        object_name TEXT,
+        status_code INTEGER,
+        parse_error INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX events_id ON events(id);
+    CREATE INDEX events_ts ON events(ts);
+    CREATE INDEX events_user ON events(user_name, ts);
+    CREATE INDEX events_source ON events(source_ip, ts);
+    CREATE INDEX events_code ON events(code);
+    """,
+]
+
+_INSERT: Final = (
+    "INSERT OR IGNORE INTO events(ts, id, intake, code, action, outcome, user_name, source_ip, "
+    "namespace, resource, subresource, object_name, status_code, parse_error, doc, message) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS: Final = "rowid, ts, id, intake, doc, message"
+
+
+_HOT_PATHS: Final = tuple(tuple(field.split(".")) for field, _ in HOT_COLUMNS)
+
+
+def _get(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value if isinstance(value, str | int) else None
+
+
+def to_row(event: NewEvent) -> tuple[Any, ...]:
+    doc = event.doc
+    body = doc.copy()
+    del body["message"]  # stored once, in its own column
+    own = doc.get("kubetrail")
+    parse_error = 1 if own is not None and "parse_error" in own else 0
+    return (
+        event.ts_us,
+        event.id,
+        event.intake,
+        *[_get(doc, path) for path in _HOT_PATHS],
+        parse_error,
+        orjson.dumps(body).decode(),
+        event.message,
+    )
+
+
+_COLUMN_OF: Final = dict(HOT_COLUMNS)
+_FIELD_NAME: Final = re.compile(r"[A-Za-z_@][A-Za-z0-9_@.-]*")
+# fields whose value is a list: a facet counts each element
+_LIST_FIELDS: Final = frozenset({"user.roles", "related.user", "related.ip"})
+
+
+def _json_path(field: str) -> str:
+    if not _FIELD_NAME.fullmatch(field):
+        raise StoreError(f"invalid field name {field[:60]!r}")
+    return "$" + "".join(f'."{part}"' for part in field.split("."))
+
+
+def _facet_values(field: str) -> tuple[str, list[Any]]:
+    """A SELECT of one `value` column per event (per element for list fields) of `field`."""
+    column = _COLUMN_OF.get(field)
+    if column is not None:
+        return f"SELECT {column} AS value FROM events", []
+    if field == "intake":
+        return "SELECT intake AS value FROM events", []
+    path = _json_path(field)
+    if field in _LIST_FIELDS:
+        return "SELECT j.value AS value FROM events, json_each(events.doc, ?) AS j", [path]
+    return "SELECT json_extract(doc, ?) AS value FROM events", [path]
+
+
+def iso_us(ts_us: int) -> str:
+    moment = datetime.fromtimestamp(ts_us / 1_000_000, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _event(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored row as the API returns it: the ECS document with @timestamp and its id."""
+    doc: dict[str, Any] = orjson.loads(row["doc"])
+    own = doc.setdefault("kubetrail", {})
+    own["event_id"] = row["id"].hex()
+    own["intake"] = row["intake"]
+    return {"@timestamp": iso_us(row["ts"]), "message": row["message"], **doc}
+
+
+def encode_cursor(ts_us: int, rowid: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts_us}:{rowid}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, rowid = raw.split(":")
+        return int(ts), int(rowid)
+    except (ValueError, UnicodeDecodeError):
+        raise StoreError(f"invalid cursor {cursor[:40]!r}") from None
+
+
+class SqliteEvents:
+    dialect = SqliteDialect()
+
+    def __init__(self, path: Path, query_time_limit_ms: int = 10_000,
+                 facet_time_limit_ms: int = 3_000) -> None:
+        self.path = path
+        self._writer = connect(path)
+        migrate(self._writer, MIGRATIONS)
+        self._local = threading.local()
+        self._query_limit_s = query_time_limit_ms / 1000
+        self._facet_limit_s = facet_time_limit_ms / 1000
+
+    # --- writes (one writer thread) -------------------------------------------------------
+
+    def append(self, events: list[NewEvent]) -> int:
+        rows = [to_row(e) for e in events]
+        db = self._writer
+        before = db.total_changes
+        with db:
+            db.executemany(_INSERT, rows)
+        return db.total_changes - before
+
+    def delete_before(self, ts_us: int) -> int:
+        deleted = 0
+        while True:  # in slices, so the writer is never held for long
+            with self._writer as db:
+                cur = db.execute(
+                    "DELETE FROM events WHERE rowid IN "
+                    "(SELECT rowid FROM events WHERE ts < ? LIMIT 5000)",
+                    (ts_us,),
+                )
+            deleted += cur.rowcount
+            if cur.rowcount < 5000:
+                return deleted
+
+    # --- reads (any thread) ---------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+        return db
+
+    @contextmanager
+    def _limited(self, seconds: float) -> Iterator[sqlite3.Connection]:
+        db = self._reader()
+        deadline = time.monotonic() + seconds
+        # called every N virtual-machine steps; a non-zero return aborts the statement
+        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield db
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise QueryTimeout(f"query stopped after {seconds:g} s") from None
+            raise StoreError(str(exc)) from exc
+        finally:
+            db.set_progress_handler(None, 0)
+
+    def search(
+        self, query: Where, start_us: int, end_us: int, limit: int, cursor: str | None
+    ) -> Page:
+        started = time.perf_counter()
+        sql = f"SELECT {_COLUMNS} FROM events WHERE ts >= ? AND ts < ? AND ({query.where})"
+        params: list[Any] = [start_us, end_us, *query.params]
+        if cursor:
+            ts, rowid = decode_cursor(cursor)
+            sql += " AND (ts < ? OR (ts = ? AND rowid < ?))"
+            params += [ts, ts, rowid]
+        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
+        params.append(limit + 1)  # one more tells whether there is a next page
+        with self._limited(self._query_limit_s) as db:
+            rows = db.execute(sql, params).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["rowid"]) if more else None
+        took = (time.perf_counter() - started) * 1000
+        return Page([_event(r) for r in rows], next_cursor, took)
+
+    def count(self, query: Where, start_us: int, end_us: int) -> int:
+        sql = f"SELECT count(*) FROM events WHERE ts >= ? AND ts < ? AND ({query.where})"
+        with self._limited(self._query_limit_s) as db:
+            count: int = db.execute(sql, [start_us, end_us, *query.params]).fetchone()[0]
+        return count
+
+    def facet(self, field: str, query: Where, start_us: int, end_us: int, size: int) -> Facet:
+        values_sql, extra = _facet_values(field)
+        sql = (
+            f"SELECT value, count(*) AS n FROM ({values_sql} "
+            f"WHERE ts >= ? AND ts < ? AND ({query.where})) "
+            "WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT ?"
+        )
+        params = [*extra, start_us, end_us, *query.params, size]
+        try:
+            with self._limited(self._facet_limit_s) as db:
+                rows = db.execute(sql, params).fetchall()
+        except QueryTimeout:
+            return Facet(field, [], timed_out=True)
+        return Facet(field, [(r["value"], r["n"]) for r in rows])
+
+    def histogram(
+        self, query: Where, start_us: int, end_us: int, interval_us: int
+    ) -> list[tuple[int, int]]:
+        sql = (
+            "SELECT (ts - ?) / ? AS bucket, count(*) AS n FROM events "
+            f"WHERE ts >= ? AND ts < ? AND ({query.where}) GROUP BY bucket ORDER BY bucket"
+        )
+        params = [start_us, interval_us, start_us, end_us, *query.params]
+        with self._limited(self._facet_limit_s) as db:
+            rows = db.execute(sql, params).fetchall()
+        return [(start_us + r["bucket"] * interval_us, r["n"]) for r in rows]
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            key = bytes.fromhex(event_id)
+        except ValueError:
+            return None
+        row = self._reader().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE id = ?", (key,)
+        ).fetchone()
+        return _event(row) if row else None
+
+    def close(self) -> None:
+        self._writer.close()
