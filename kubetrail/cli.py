@@ -11,6 +11,7 @@ import click
 from kubetrail import __version__
 from kubetrail.demo.cli import demo
 from kubetrail.parse.cli import parse
+from kubetrail.query.cli import query
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +26,7 @@ def cli() -> None:
 
 cli.add_command(parse)
 cli.add_command(demo)
+cli.add_command(query)
 
 
 def main() -> None:

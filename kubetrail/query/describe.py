@@ -4,6 +4,7 @@ secrets"). Plain text: whoever renders it in HTML escapes it."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from kubetrail.query.tree import (
@@ -15,8 +16,10 @@ from kubetrail.query.tree import (
     Node,
     Not,
     Or,
+    Piece,
     Range,
     Term,
+    Wild,
 )
 
 _COMPARISONS: Final = {
@@ -38,11 +41,12 @@ def describe(node: Node) -> str:
         case Not(operand):
             return f"not ({describe(operand)})"
         case FullText(text, kind):
-            verb = "matches" if kind == "wildcard" else "contains"
-            return f"the raw event {verb} {_quoted(text)}"
+            if kind == "wildcard":
+                return f"the raw event matches {_quoted(_pattern(node.pieces()))}"
+            return f"the raw event contains {_quoted(text)}"
         case Term(field, value, kind):
             if kind == "wildcard":
-                return f"{field} matches {_quoted(value)}"
+                return f"{field} matches {_quoted(_pattern(node.pieces()))}"
             return f"{field} is {_value(value)}"
         case Range(field, low, high, include_low, include_high):
             if include_low and include_high:
@@ -66,7 +70,16 @@ def _operand(operand: Node, parent: And | Or) -> str:
 
 
 def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if "'" in text and '"' not in text:
+        return f'"{text}"'
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def _pattern(pieces: tuple[Piece, ...]) -> str:
+    """A pattern as the user reads it: only a literal * ? or \\ keeps its backslash."""
+    return "".join(
+        p.value if isinstance(p, Wild) else re.sub(r"([*?\\])", r"\\\1", p) for p in pieces
+    )
 
 
 def _value(text: str) -> str:
