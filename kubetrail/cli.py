@@ -12,6 +12,7 @@ from kubetrail import __version__
 from kubetrail.demo.cli import demo
 from kubetrail.parse.cli import parse
 from kubetrail.server.cli import intakes, search, serve, tokens
+from kubetrail.query.cli import query
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +31,7 @@ cli.add_command(serve)
 cli.add_command(intakes)
 cli.add_command(tokens)
 cli.add_command(search)
+cli.add_command(query)
 
 
 def main() -> None:

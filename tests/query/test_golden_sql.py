@@ -1,0 +1,199 @@
+"""The exact SQL and parameters each dialect writes for a table of queries.
+
+SQLite's is also run by test_search_sqlite; ClickHouse's is only compared here (no server in
+the test environment), so these strings are its contract until the ClickHouse store lands.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kubetrail.query import ClickHouseDialect, SqliteDialect, compile_query
+
+NOW = datetime(2025, 9, 14, 9, 30, tzinfo=UTC)
+NOW_US = 1_757_842_200_000_000
+DAY_US = 86_400_000_000
+
+GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
+    ("user.name:alice", "user_name = ?", ["alice"], "user_name = %(p0)s", {"p0": "alice"}),
+    (
+        'user.name:"x\' OR 1=1 --"',
+        "user_name = ?",
+        ["x' OR 1=1 --"],
+        "user_name = %(p0)s",
+        {"p0": "x' OR 1=1 --"},
+    ),
+    ("user.name:sys*", "user_name GLOB ?", ["sys*"], "user_name LIKE %(p0)s", {"p0": "sys%"}),
+    (
+        # literal [ * ? escaped for GLOB; literal % _ escaped for LIKE
+        "kubernetes.object.name:a\\[1\\]\\*_%?*",
+        "object_name GLOB ?",
+        ["a[[]1][*]_%?*"],
+        "object_name LIKE %(p0)s",
+        {"p0": "a[1]*\\_\\%_%"},
+    ),
+    (
+        "http.response.status_code:>=400",
+        "status_code >= ?",
+        [400],
+        "status_code >= %(p0)s",
+        {"p0": 400},
+    ),
+    (
+        "http.response.status_code:[400 TO 499}",
+        "(status_code >= ? AND status_code < ?)",
+        [400, 499],
+        "(status_code >= %(p0)s AND status_code < %(p1)s)",
+        {"p0": 400, "p1": 499},
+    ),
+    (
+        "http.response.status_code:4*",
+        "CAST(status_code AS TEXT) GLOB ?",
+        ["4*"],
+        "toString(status_code) LIKE %(p0)s",
+        {"p0": "4%"},
+    ),
+    (
+        "@timestamp:[now-24h TO now]",
+        "(ts >= ? AND ts <= ?)",
+        [NOW_US - DAY_US, NOW_US],
+        "(ts >= fromUnixTimestamp64Micro(%(p0)s) AND ts <= fromUnixTimestamp64Micro(%(p1)s))",
+        {"p0": NOW_US - DAY_US, "p1": NOW_US},
+    ),
+    ("kubernetes.namespace:*", "namespace IS NOT NULL", [], "namespace != ''", {}),
+    ("http.response.status_code:*", "status_code IS NOT NULL", [], "status_code IS NOT NULL", {}),
+    ("kubetrail.parse_error:*", "parse_error = 1", [], "parse_error = 1", {}),
+    (
+        'kubetrail.parse_error:"not JSON"',
+        'json_extract(doc, \'$."kubetrail"."parse_error"\') = ?',
+        ["not JSON"],
+        "JSONExtractRaw(doc, %(p0)s, %(p1)s) = %(p2)s",
+        {"p0": "kubetrail", "p1": "parse_error", "p2": '"not JSON"'},
+    ),
+    (
+        "NOT user.name:alice",
+        "NOT coalesce(user_name = ?, 0)",
+        ["alice"],
+        "NOT ifNull(user_name = %(p0)s, 0)",
+        {"p0": "alice"},
+    ),
+    (
+        "event.action:get OR event.action:list kubernetes.resource:secrets",
+        "((action = ? OR action = ?) AND resource = ?)",
+        ["get", "list", "secrets"],
+        "((action = %(p0)s OR action = %(p1)s) AND resource = %(p2)s)",
+        {"p0": "get", "p1": "list", "p2": "secrets"},
+    ),
+    (
+        "foo",
+        "instr(lower(message), lower(?)) > 0",
+        ["foo"],
+        "positionCaseInsensitiveUTF8(message, %(p0)s) > 0",
+        {"p0": "foo"},
+    ),
+    (
+        '"100%_done"',
+        "instr(lower(message), lower(?)) > 0",
+        ["100%_done"],
+        "positionCaseInsensitiveUTF8(message, %(p0)s) > 0",
+        {"p0": "100%_done"},
+    ),
+    (
+        "sys*ad?",
+        "lower(message) GLOB lower(?)",
+        ["*sys*ad?*"],
+        "message ILIKE %(p0)s",
+        {"p0": "%sys%ad_%"},
+    ),
+    (
+        "user.roles:admin",
+        'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE j1.value = ?)',
+        ["admin"],
+        "arrayExists(j1 -> JSONExtractRaw(j1) = %(p0)s, JSONExtractArrayRaw(doc, %(p1)s, %(p2)s))",
+        {"p0": '"admin"', "p1": "user", "p2": "roles"},
+    ),
+    (
+        "user.roles:*",
+        'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1'
+        " WHERE j1.value IS NOT NULL)",
+        [],
+        "arrayExists(j1 -> j1 != 'null', JSONExtractArrayRaw(doc, %(p0)s, %(p1)s))",
+        {"p0": "user", "p1": "roles"},
+    ),
+    (
+        "kubernetes.spec.containers.image:nginx*",
+        'EXISTS (SELECT 1 FROM json_each(doc, \'$."kubernetes"."spec"."containers"\') AS j1'
+        " WHERE json_extract(j1.value, '$.\"image\"') GLOB ?)",
+        ["nginx*"],
+        "arrayExists(j1 -> JSONExtract(j1, %(p0)s, 'Nullable(String)') LIKE %(p1)s,"
+        " JSONExtractArrayRaw(doc, %(p2)s, %(p3)s, %(p4)s))",
+        {"p0": "image", "p1": "nginx%", "p2": "kubernetes", "p3": "spec", "p4": "containers"},
+    ),
+    (
+        "kubernetes.spec.containers.ports.containerPort:[80 TO 443]",
+        'EXISTS (SELECT 1 FROM json_each(doc, \'$."kubernetes"."spec"."containers"\') AS j1'
+        " WHERE EXISTS (SELECT 1 FROM json_each(j1.value, '$.\"ports\"') AS j2 WHERE ("
+        "CASE WHEN json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real')"
+        " THEN json_extract(j2.value, '$.\"containerPort\"') END >= ? AND "
+        "CASE WHEN json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real')"
+        " THEN json_extract(j2.value, '$.\"containerPort\"') END <= ?)))",
+        [80, 443],
+        "arrayExists(j1 -> arrayExists(j2 -> ("
+        "JSONExtract(j2, %(p0)s, 'Nullable(Float64)') >= %(p1)s AND "
+        "JSONExtract(j2, %(p0)s, 'Nullable(Float64)') <= %(p2)s),"
+        " JSONExtractArrayRaw(j1, %(p3)s)), JSONExtractArrayRaw(doc, %(p4)s, %(p5)s, %(p6)s))",
+        {
+            "p0": "containerPort",
+            "p1": 80,
+            "p2": 443,
+            "p3": "ports",
+            "p4": "kubernetes",
+            "p5": "spec",
+            "p6": "containers",
+        },
+    ),
+    (
+        "kubernetes.spec.host_network:true",
+        'json_extract(doc, \'$."kubernetes"."spec"."host_network"\') IN (?, ?)',
+        ["true", True],
+        "JSONExtractRaw(doc, %(p0)s, %(p1)s, %(p2)s) IN (%(p3)s, %(p4)s)",
+        {"p0": "kubernetes", "p1": "spec", "p2": "host_network", "p3": '"true"', "p4": "true"},
+    ),
+    (
+        "user_agent.version:1.28",
+        'json_extract(doc, \'$."user_agent"."version"\') IN (?, ?)',
+        ["1.28", 1.28],
+        "JSONExtractRaw(doc, %(p0)s, %(p1)s) IN (%(p2)s, %(p3)s)",
+        {"p0": "user_agent", "p1": "version", "p2": '"1.28"', "p3": "1.28"},
+    ),
+    (
+        "kubernetes.rbacreason:>=m",
+        "CASE WHEN json_type(doc, '$.\"kubernetes\".\"rbacreason\"') = 'text'"
+        ' THEN json_extract(doc, \'$."kubernetes"."rbacreason"\') END >= ?',
+        ["m"],
+        "JSONExtract(doc, %(p0)s, %(p1)s, 'Nullable(String)') >= %(p2)s",
+        {"p0": "kubernetes", "p1": "rbacreason", "p2": "m"},
+    ),
+    ("*", "1", [], "1", {}),
+    ("", "1", [], "1", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "sqlite", "sqlite_params", "clickhouse", "clickhouse_params"),
+    GOLDEN,
+    ids=[row[0] or "empty" for row in GOLDEN],
+)
+def test_golden_sql(
+    query: str,
+    sqlite: str,
+    sqlite_params: list[object],
+    clickhouse: str,
+    clickhouse_params: dict[str, object],
+) -> None:
+    lite = compile_query(query, SqliteDialect(), NOW)
+    assert (lite.where, lite.params) == (sqlite, sqlite_params)
+    house = compile_query(query, ClickHouseDialect(), NOW)
+    assert (house.where, house.params) == (clickhouse, clickhouse_params)
