@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -22,9 +23,8 @@ from starlette.routing import Route
 from kubetrail.api.auth import TokenAuth
 from kubetrail.api.errors import ApiError
 from kubetrail.auth import Role
-from kubetrail.ingest.pipeline import now_micros
 from kubetrail.parse import describe
-from kubetrail.query import Compiled, QuerySyntaxError, compile_query, parse_time
+from kubetrail.query import Compiled, QueryError, QuerySyntaxError, compile_query, parse_time
 from kubetrail.store.base import EventStore, QueryTimeout, StoreError
 from kubetrail.store.sqlite.events import iso_us
 
@@ -50,11 +50,14 @@ class Search:
 def search_params(store: EventStore, params: dict[str, str]) -> Search:
     """The query and time range of a request, validated: a 400 names what is wrong."""
     text = params.get("q", "")
+    now = datetime.now(UTC)
     try:
-        compiled = compile_query(text, store.dialect)
+        compiled = compile_query(text, store.dialect, now)
     except QuerySyntaxError as exc:
-        raise ApiError(400, "bad_query", str(exc), position=exc.position) from None
-    now = now_micros()
+        raise ApiError(400, "bad_query", str(exc), position=exc.position,
+                       caret=exc.caret()) from None
+    except QueryError as exc:
+        raise ApiError(400, "bad_query", str(exc)) from None
     start = _time(params.get("from") or DEFAULT_RANGE, now, "from")
     end = _time(params.get("to") or "now", now, "to")
     if end <= start:
@@ -62,7 +65,7 @@ def search_params(store: EventStore, params: dict[str, str]) -> Search:
     return Search(compiled, start, end)
 
 
-def _time(text: str, now: int, name: str) -> int:
+def _time(text: str, now: datetime, name: str) -> int:
     try:
         return parse_time(text, now)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 import os
 import logging
 import sys
@@ -15,9 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kubetrail.auth import Role, new_secret, secret_hash
-from kubetrail.ingest.pipeline import now_micros
 from kubetrail.parse import describe
-from kubetrail.query import QuerySyntaxError, compile_query, parse_time
+from kubetrail.query import QueryError, QuerySyntaxError, compile_query, parse_time
 from kubetrail.settings import SETTINGS, Config, SettingsError, load
 from kubetrail.store.base import StoreError
 from kubetrail.store.open import open_events, open_state
@@ -185,16 +185,18 @@ def search(config: Config, query: str, since: str, limit: int, as_json: bool) ->
       kubetrail search '"cluster-admin"'          # a phrase anywhere in the raw event
     """
     store = open_events(config)
+    now = datetime.now(UTC)
     try:
-        compiled = compile_query(query, store.dialect)
+        compiled = compile_query(query, store.dialect, now)
     except QuerySyntaxError as exc:
-        raise click.UsageError(f"{exc}\n  {query}\n  {' ' * exc.position}^") from exc
-    now = now_micros()
+        raise click.UsageError(f"{exc}\n{exc.caret()}") from exc
+    except QueryError as exc:
+        raise click.UsageError(str(exc)) from exc
     try:
         start = parse_time(f"now-{since}", now)
     except ValueError as exc:
         raise click.UsageError(f"--since {since!r}: {exc}") from exc
-    page = store.search(compiled, start, now + 1, limit, None)
+    page = store.search(compiled, start, parse_time("now", now) + 1, limit, None)
     if as_json:
         for event in page.events:
             sys.stdout.buffer.write(orjson.dumps(event) + b"\n")
