@@ -10,6 +10,7 @@ import click
 
 from kubetrail import __version__
 from kubetrail.demo.cli import demo
+from kubetrail.detect.cli import rules, scan
 from kubetrail.parse.cli import parse
 
 
@@ -25,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(parse)
 cli.add_command(demo)
+cli.add_command(scan)
+cli.add_command(rules)
 
 
 def main() -> None:
