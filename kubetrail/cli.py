@@ -10,6 +10,7 @@ import click
 
 from kubetrail import __version__
 from kubetrail.demo.cli import demo
+from kubetrail.detect.cli import rules, scan
 from kubetrail.parse.cli import parse
 from kubetrail.server.cli import intakes, search, serve, tokens
 from kubetrail.query.cli import query
@@ -32,6 +33,8 @@ cli.add_command(intakes)
 cli.add_command(tokens)
 cli.add_command(search)
 cli.add_command(query)
+cli.add_command(scan)
+cli.add_command(rules)
 
 
 def main() -> None:

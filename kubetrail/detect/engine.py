@@ -1,0 +1,138 @@
+"""The detection engine: every event through every rule that can match it, in memory.
+
+    engine = Engine.from_paths(rules=["my-rules/"], lists=["my-lists/"])
+    for match in engine.process(raw, doc, event_id):   # raw audit dict, its ECS document
+        ...                                            # -> AlertStore.upsert(match, window)
+    engine.flush()                                     # at the end of a finite input
+
+Rules are indexed by the verbs and resources their conditions require, so an event is only
+tried against the rules that name its verb and resource (or name none): the cost grows with
+the rules that could match, not with the size of the pack. One audit ID alerts once per rule
+(exec and attach are logged at ResponseStarted and at ResponseComplete).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final
+
+from kubetrail.detect.correlate import Correlator
+from kubetrail.detect.event import Event
+from kubetrail.detect.loader import load
+from kubetrail.detect.match import Entity, Match
+from kubetrail.detect.rules import CompiledRule, RuleSet
+
+DEDUPE_SIZE: Final = 200_000  # (rule, auditID) pairs remembered: far more than one window
+HISTORY_SIZE: Final = 100_000  # first-seen tuples remembered per rule
+ANY: Final = "*"
+
+
+class FirstSeen:
+    """The value tuples a first-seen rule has met, each with when it was last met (LRU)."""
+
+    def __init__(self, history: float, size: int = HISTORY_SIZE) -> None:
+        self.history = history
+        self.size = size
+        self.seen: OrderedDict[tuple[str, ...], float] = OrderedDict()
+
+    def is_new(self, key: tuple[str, ...], now: float) -> bool:
+        last = self.seen.pop(key, None)
+        self.seen[key] = now
+        if len(self.seen) > self.size:
+            self.seen.popitem(last=False)
+        return last is None or now - last > self.history
+
+
+class Engine:
+    def __init__(self, ruleset: RuleSet, dedupe_size: int = DEDUPE_SIZE) -> None:
+        self.ruleset = ruleset
+        self.rules = ruleset.rules
+        self._index: dict[tuple[str, str], list[CompiledRule]] = {}
+        for rule in self.rules:
+            for verb in rule.verbs if rule.verbs is not None else (ANY,):
+                for resource in rule.resources if rule.resources is not None else (ANY,):
+                    self._index.setdefault((verb, resource), []).append(rule)
+        self._order = {id(rule): n for n, rule in enumerate(self.rules)}
+        self._candidates: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
+        self._dedupe: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._dedupe_size = dedupe_size
+        self._first_seen = {
+            r.info.id: FirstSeen(r.new_value.history) for r in self.rules if r.new_value
+        }
+        self._correlators: dict[str, list[Correlator]] = {}
+        self.correlators = [Correlator(c) for c in ruleset.correlations]
+        for correlator in self.correlators:
+            for rule_id in set(correlator.rule.rules):
+                self._correlators.setdefault(rule_id, []).append(correlator)
+
+    @classmethod
+    def from_paths(
+        cls,
+        rules: Iterable[Path | str] = (),
+        lists: Iterable[Path | str] = (),
+        builtin: bool = True,
+    ) -> Engine:
+        """The built-in pack plus `rules`; invalid rules are reported in `.ruleset.problems`."""
+        return cls(load(rules, lists, builtin))
+
+    def candidates(self, verb: str, resource: str) -> tuple[CompiledRule, ...]:
+        """The rules an event with this verb and resource can match, in load order."""
+        key = (verb, resource)
+        found = self._candidates.get(key)
+        if found is None:
+            index = self._index
+            pool = {
+                id(r): r
+                for k in ((verb, resource), (verb, ANY), (ANY, resource), (ANY, ANY))
+                for r in index.get(k, ())
+            }
+            found = tuple(sorted(pool.values(), key=lambda r: self._order[id(r)]))
+            if len(self._candidates) > 4096:  # bounded: verbs and resources come from senders
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
+
+    def process(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Match]:
+        """The detections `raw` (a decoded audit event) with `doc` (its ECS document) fires."""
+        verb = raw.get("verb")
+        ref = raw.get("objectRef")
+        resource = ref.get("resource") if isinstance(ref, dict) else None
+        rules = self.candidates(
+            verb.lower() if isinstance(verb, str) else "",
+            resource.lower() if isinstance(resource, str) else "",
+        )
+        if not rules:
+            return []
+        event = Event(raw, doc, event_id)
+        out: list[Match] = []
+        for rule in rules:
+            if rule.predicate(event):
+                out.extend(self._matched(rule, event))
+        return out
+
+    def _matched(self, rule: CompiledRule, event: Event) -> list[Match]:
+        info = rule.info
+        key = (info.id, event.audit_id)
+        if key in self._dedupe:
+            return []
+        self._dedupe[key] = None
+        if len(self._dedupe) > self._dedupe_size:
+            self._dedupe.popitem(last=False)
+        if rule.new_value is not None:
+            values = tuple(
+                ",".join(sorted(map(str, event.values(f)))) for f in rule.new_value.fields
+            )
+            if not self._first_seen[info.id].is_new(values, event.time):
+                return []
+        out: list[Match] = []
+        if rule.generate:
+            out.append(Match(info, Entity.of(event), (event.event_id,), event.time))
+        for correlator in self._correlators.get(info.id, ()):
+            out.extend(correlator.feed(info.id, event))
+        return out
+
+    def flush(self) -> list[Match]:
+        """The correlation windows still open, judged now (call at the end of a finite input)."""
+        return [m for c in self.correlators for m in c.flush()]

@@ -1,0 +1,334 @@
+"""pySigma's condition tree -> one Python closure per rule, built once, run on every event.
+
+pySigma parses the rule (modifiers applied, `1 of filter_*` resolved); this module only
+decides what each leaf means on a JSON audit event:
+
+- strings compare case-insensitively unless `cased`; `*`/`?` are wildcards (contains,
+  startswith and endswith become `in`, `startswith`, `endswith`, anything else a regex);
+- `re` searches (unanchored), case-sensitive unless `re|i`;
+- numbers compare numerically (a numeric string counts), `gt/gte/lt/lte` likewise;
+- `cidr` tests addresses; `exists` and `null` look at presence;
+- `%name%` placeholders (`expand`) take every entry of the named list, globs included;
+- a keyword without a field searches the raw event text (contains).
+A field with several values (a path through a list) matches when any value does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Any, Final
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+    SpecialChars,
+)
+
+from kubetrail.detect.errors import DetectError
+from kubetrail.detect.event import Event
+from kubetrail.detect.lists import NamedLists
+
+Predicate = Callable[[Event], bool]
+ValueTest = Callable[[Any], bool]
+Node = (
+    ConditionItem
+    | ConditionFieldEqualsValueExpression
+    | ConditionValueExpression
+    | SigmaType
+    | None
+)
+
+_STAR: Final = SpecialChars.WILDCARD_MULTI
+_RE_FLAGS: Final = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+
+
+class Unsupported(DetectError):
+    """A rule uses something the matcher cannot evaluate on audit events."""
+
+
+def compile_condition(node: Node, lists: NamedLists) -> Predicate:
+    """The predicate of a parsed condition tree."""
+    if isinstance(node, ConditionAND | ConditionOR):
+        preds = tuple(compile_condition(arg, lists) for arg in node.args)
+        return _and(preds) if isinstance(node, ConditionAND) else _or(preds)
+    if isinstance(node, ConditionNOT):
+        inner = compile_condition(node.args[0], lists)
+        return lambda event: not inner(event)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return field_predicate(node.field, node.value, lists)
+    if isinstance(node, ConditionValueExpression):
+        return keyword_predicate(node.value, lists)
+    raise Unsupported(f"cannot evaluate condition element {type(node).__name__}")
+
+
+def _and(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda event: a(event) and b(event)
+    return lambda event: all(p(event) for p in preds)
+
+
+def _or(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda event: a(event) or b(event)
+    return lambda event: any(p(event) for p in preds)
+
+
+def field_predicate(field: str, value: SigmaType, lists: NamedLists) -> Predicate:
+    if isinstance(value, SigmaNull):
+        return lambda event: not event.values(field)
+    if isinstance(value, SigmaExists):
+        wanted = bool(value)
+        return lambda event: bool(event.values(field)) is wanted
+    if isinstance(value, SigmaFieldReference):
+        other = value.field
+
+        def same(event: Event) -> bool:
+            mine = {_folded(v) for v in event.values(field)}
+            return any(_folded(v) in mine for v in event.values(other))
+
+        return same
+    test = value_test(value, lists)
+
+    def matches(event: Event) -> bool:
+        for item in event.values(field):  # noqa: SIM110 - a loop is faster than any() here
+            if test(item):
+                return True
+        return False
+
+    return matches
+
+
+def keyword_predicate(value: SigmaType, lists: NamedLists) -> Predicate:
+    """A value without a field: searched in the whole raw event text."""
+    if isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString):
+        parts = list(value.s)
+        wrapped = SigmaString()
+        wrapped.s = [
+            *([] if parts[:1] == [_STAR] else [_STAR]),
+            *parts,
+            *([] if parts[-1:] == [_STAR] else [_STAR]),
+        ]
+        value = wrapped
+    test = value_test(value, lists)
+
+    def matches(event: Event) -> bool:
+        return test(event.doc.get("message") or event.raw_text())
+
+    return matches
+
+
+def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
+    """The test one event value must pass to match `value`."""
+    if isinstance(value, SigmaExpansion):
+        return _any_of([value_test(v, lists) for v in value.values])
+    if isinstance(value, SigmaString):
+        cased = isinstance(value, SigmaCasedString)
+        if value.contains_placeholder():
+            return _any_of([string_test(s, cased) for s in _expand(value, lists)])
+        return string_test(value, cased)
+    if isinstance(value, SigmaRegularExpression):
+        flags = 0
+        for flag in value.flags:
+            flags |= _RE_FLAGS[flag]
+        patterns = [str(value.regexp)]
+        if value.regexp.contains_placeholder():
+            patterns = [str(s) for s in _expand(value.regexp, lists)]
+        return _any_of([_regex_test(re.compile(p, flags)) for p in patterns])
+    if isinstance(value, SigmaCIDRExpression):
+        return _cidr_test(value.network)
+    if isinstance(value, SigmaTimestampPart):
+        raise Unsupported("timestamp-part modifiers (minute, hour, ...) are not supported")
+    if isinstance(value, SigmaBool):
+        wanted = value.boolean
+        text = "true" if wanted else "false"
+        return lambda v: v is wanted or (isinstance(v, str) and v.lower() == text)
+    if isinstance(value, SigmaNumber):
+        number = value.number
+        return lambda v: _number(v) == number
+    if isinstance(value, SigmaCompareExpression):
+        return _compare_test(value.op, value.number.number)
+    raise Unsupported(f"values of type {type(value).__name__} are not supported")
+
+
+def _any_of(tests: list[ValueTest]) -> ValueTest:
+    if len(tests) == 1:
+        return tests[0]
+    return lambda v: any(t(v) for t in tests)
+
+
+def _expand(value: SigmaString, lists: NamedLists) -> list[SigmaString]:
+    def entries(placeholder: Placeholder) -> Iterator[SigmaString]:
+        found = lists.get(placeholder.name)
+        if found is None:
+            raise Unsupported(f"unknown list '{placeholder.name}'")
+        return (SigmaString(entry) for entry in found)
+
+    try:
+        return value.replace_placeholders(entries)
+    except SigmaError as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _text(v: Any) -> str | None:
+    """An event value as the text string matching compares against (None: not a scalar)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return str(v)
+    return None
+
+
+def _folded(v: Any) -> str | None:
+    text = _text(v)
+    return text.lower() if text is not None else None
+
+
+def string_test(value: SigmaString, cased: bool) -> ValueTest:
+    parts = list(value.s)
+    plain = [p for p in parts if isinstance(p, str)]
+    specials = [p for p in parts if not isinstance(p, str)]
+    literal = "".join(plain)
+    key = literal if cased else literal.lower()
+    if not specials:
+        if cased:
+            return lambda v: _text(v) == key
+        return lambda v: (v.lower() == key) if isinstance(v, str) else _folded(v) == key
+    shape = tuple(p if not isinstance(p, str) else "s" for p in parts)
+    if shape == (_STAR, "s", _STAR):
+        return _contains(key, cased)
+    if shape == ("s", _STAR):
+        return lambda v: (t := _fold(v, cased)) is not None and t.startswith(key)
+    if shape == (_STAR, "s"):
+        return lambda v: (t := _fold(v, cased)) is not None and t.endswith(key)
+    if shape == (_STAR,):
+        return lambda v: _text(v) is not None
+    pattern = re.compile(
+        str(value.to_regex().regexp), re.DOTALL if cased else re.DOTALL | re.IGNORECASE
+    )
+    return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+
+
+def _fold(v: Any, cased: bool) -> str | None:
+    return _text(v) if cased else _folded(v)
+
+
+def _contains(key: str, cased: bool) -> ValueTest:
+    if cased:
+        return lambda v: (t := _text(v)) is not None and key in t
+    return lambda v: (key in v.lower()) if isinstance(v, str) else key in (_folded(v) or "")
+
+
+def _regex_test(pattern: re.Pattern[str]) -> ValueTest:
+    return lambda v: (t := _text(v)) is not None and pattern.search(t) is not None
+
+
+@lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _cidr_test(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ValueTest:
+    def test(v: Any) -> bool:
+        if not isinstance(v, str):
+            return False
+        address = _address(v)
+        return address is not None and address.version == network.version and address in network
+
+    return test
+
+
+def _number(v: Any) -> int | float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return v
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _compare_test(op: CompareOperators, bound: int | float) -> ValueTest:
+    compare: Callable[[float, float], bool] = {
+        CompareOperators.LT: lambda a, b: a < b,
+        CompareOperators.LTE: lambda a, b: a <= b,
+        CompareOperators.GT: lambda a, b: a > b,
+        CompareOperators.GTE: lambda a, b: a >= b,
+        CompareOperators.NEQ: lambda a, b: a != b,
+    }[op]
+    return lambda v: (n := _number(v)) is not None and compare(n, bound)
+
+
+def required_values(node: Node, fields: frozenset[str]) -> frozenset[str] | None:
+    """The (lower-cased) values one of `fields` must have for the condition to hold, if bounded.
+
+    Used to index rules by verb and resource: `None` means the condition does not constrain
+    these fields to a finite set of plain values.
+    """
+    if isinstance(node, ConditionAND):
+        bounds = [required_values(a, fields) for a in node.args]
+        known = [b for b in bounds if b is not None]
+        if not known:
+            return None
+        result = known[0]
+        for other in known[1:]:
+            result &= other
+        return result
+    if isinstance(node, ConditionOR):
+        union: frozenset[str] = frozenset()
+        for arg in node.args:
+            bound = required_values(arg, fields)
+            if bound is None:
+                return None
+            union |= bound
+        return union
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field in fields:
+        value = node.value
+        if (
+            isinstance(value, SigmaString)
+            and not isinstance(value, SigmaCasedString)
+            and all(isinstance(p, str) for p in value.s)
+        ):
+            return frozenset({"".join(str(p) for p in value.s).lower()})
+    return None

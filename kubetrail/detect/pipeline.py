@@ -1,0 +1,50 @@
+"""Engine + store + notifier: what the service and `kubetrail scan` run per event.
+
+detector = Detector(Engine.from_paths(...), store, notifiers=[webhook], window=3600)
+alerts = detector.ingest(raw, doc, event_id)   # after the event is stored
+detector.finish()                              # end of a finite input: closes windows
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertStore
+from kubetrail.detect.engine import Engine
+from kubetrail.detect.match import Match
+
+
+class Notifier(Protocol):
+    def notify(self, alert: Alert) -> None: ...
+
+
+class Detector:
+    def __init__(
+        self,
+        engine: Engine,
+        store: AlertStore,
+        notifiers: Iterable[Notifier] = (),
+        window: float = DEFAULT_WINDOW,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.notifiers = list(notifiers)
+        self.window = window
+
+    def ingest(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Alert]:
+        """The alerts created or updated by one event; new ones are sent to the notifiers."""
+        return self._record(self.engine.process(raw, doc, event_id))
+
+    def finish(self) -> list[Alert]:
+        return self._record(self.engine.flush())
+
+    def _record(self, matches: list[Match]) -> list[Alert]:
+        out: list[Alert] = []
+        for match in matches:
+            alert, created = self.store.upsert(match, self.window)
+            out.append(alert)
+            if created:
+                for notifier in self.notifiers:
+                    notifier.notify(alert)
+        return out

@@ -1,0 +1,85 @@
+"""What the engine runs: compiled rules and correlations with the metadata alerts carry."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from kubetrail.detect.errors import Problem
+from kubetrail.detect.lists import NamedLists
+from kubetrail.detect.matcher import Predicate
+
+LEVELS: Final = ("informational", "low", "medium", "high", "critical")
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else LEVELS.index("medium")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What an analyst sees of a rule: in `rules list`, in alerts."""
+
+    id: str
+    title: str
+    level: str
+    path: Path
+    line: int
+    name: str = ""
+    description: str = ""
+    status: str = ""
+    techniques: tuple[str, ...] = ()  # ATT&CK ids, upper case: T1609, T1552.007
+    tactics: tuple[str, ...] = ()  # ATT&CK tactic tags: execution, credential-access
+    falsepositives: tuple[str, ...] = ()
+    kind: str = "rule"  # "rule" | "correlation"
+
+
+@dataclass(frozen=True, slots=True)
+class NewValue:
+    """kubetrail.new_value: fire only for a tuple of values not seen within `history` seconds."""
+
+    fields: tuple[str, ...]
+    history: float
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    info: RuleInfo
+    predicate: Predicate
+    verbs: frozenset[str] | None  # prefilter: the verbs it can match (None: any)
+    resources: frozenset[str] | None
+    new_value: NewValue | None = None
+    generate: bool = True  # False when it only feeds a correlation
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCorrelation:
+    info: RuleInfo
+    type: str  # event_count | value_count | temporal | temporal_ordered
+    rules: tuple[str, ...]  # ids of the base rules, in the order written
+    group_by: tuple[str, ...]
+    timespan: float
+    op: str  # gt | gte | lt | lte | eq | neq
+    count: float
+    field: str | None = None  # value_count: the field whose distinct values are counted
+    aliases: dict[str, dict[str, str]] = dataclasses.field(
+        default_factory=dict
+    )  # alias -> rule id -> field
+
+
+@dataclass(slots=True)
+class RuleSet:
+    rules: list[CompiledRule] = dataclasses.field(default_factory=list)
+    correlations: list[CompiledCorrelation] = dataclasses.field(default_factory=list)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    lists: NamedLists = dataclasses.field(default_factory=NamedLists)
+    files: list[Path] = dataclasses.field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def infos(self) -> list[RuleInfo]:
+        return [r.info for r in self.rules] + [c.info for c in self.correlations]
