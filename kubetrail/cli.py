@@ -10,7 +10,9 @@ import click
 
 from kubetrail import __version__
 from kubetrail.demo.cli import demo
+from kubetrail.k8s.cli import k8s
 from kubetrail.parse.cli import parse
+from kubetrail.policy.cli import policy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +27,8 @@ def cli() -> None:
 
 cli.add_command(parse)
 cli.add_command(demo)
+cli.add_command(policy)
+cli.add_command(k8s)
 
 
 def main() -> None:
