@@ -45,7 +45,7 @@ def lint(file: str) -> None:
     linted = lint_file(file)
     for problem in linted.problems:
         style = "red" if problem.severity == "error" else "yellow"
-        out.print(f"{file}:{problem}", style=style, markup=False)
+        out.print(problem.at(file), style=style, markup=False)
     errors, warnings = len(linted.errors), len(linted.warnings)
     if errors:
         out.print(f"{file}: {errors} error(s), {warnings} warning(s): kube-apiserver refuses it")

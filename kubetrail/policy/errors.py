@@ -26,9 +26,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "file"
-        rule = f" (rule {self.rule})" if self.rule is not None else ""
+        return f"{where}: {self.describe()}"
+
+    def at(self, source: str) -> str:
+        """`source:line: severity: ...`, the form editors and CI annotate files from."""
+        return f"{source}:{self.line}: {self.describe()}"
+
+    def describe(self) -> str:
+        rule = f"rule {self.rule}: " if self.rule is not None else ""
         field = f"{self.path}: " if self.path else ""
-        return f"{where}{rule}: {self.severity}: {field}{self.message}"
+        return f"{self.severity}: {rule}{field}{self.message}"
 
 
 class PolicyError(ValueError):
