@@ -19,7 +19,10 @@ class Policy:
     omit_stages: frozenset[str] = frozenset()
     omit_managed_fields: bool = False
     name: str = ""  # metadata.name, informative only
-    _effective: tuple[frozenset[str], ...] = field(default=(), repr=False, compare=False)
+    # each rule's omitted stages unioned with the policy's, computed once
+    _effective: tuple[frozenset[str], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         effective = tuple(self.omit_stages | rule.omit_stages for rule in self.rules)

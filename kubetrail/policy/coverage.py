@@ -63,6 +63,9 @@ _DIMENSIONS: Final = (
 _AFTER_RESPONSE: Final = ("responseStatus", "responseObject", "annotations", "stageTimestamp")
 _MAX_COMBINATIONS: Final = 256
 _NEGATED: Final = re.compile(r"\bnot\s+(?:1\s+of\s+|all\s+of\s+)?([A-Za-z0-9_*]+)")
+_NEGATED_GROUP: Final = re.compile(r"\bnot\s*\(([^()]*)\)")
+_NAME: Final = re.compile(r"[A-Za-z0-9_*]+")
+_OPERATORS: Final = frozenset({"and", "or", "not", "of", "1", "all", "them"})
 _PLACEHOLDER_RESOURCE: Final = "kubetrail-any-resource"
 
 
@@ -127,6 +130,8 @@ def _detection(path: Path, doc: dict[str, Any]) -> Detection:
     condition = detection.get("condition", "")
     condition_text = " ".join(condition) if isinstance(condition, list) else str(condition)
     negated = _NEGATED.findall(condition_text)
+    for group in _NEGATED_GROUP.findall(condition_text):
+        negated.extend(n for n in _NAME.findall(group) if n not in _OPERATORS)
     fields: set[str] = set()
     values: dict[str, set[str]] = {}
     for name, selection in detection.items():

@@ -48,8 +48,27 @@ def load_documents(text: str) -> list[Located]:
         loader.dispose()
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located) -> Any:
+class RecursiveAliasError(yaml.YAMLError):
+    """An alias refers to a node that contains it: the document has no finite value."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.problem_mark = mark
+        self.problem = "an alias refers to a node that contains it"
+        super().__init__(self.problem)
+
+
+def _convert(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: Path,
+    out: Located,
+    open_nodes: frozenset[int] = frozenset(),
+) -> Any:
     out.lines[path] = node.start_mark.line + 1
+    if id(node) in open_nodes:
+        raise RecursiveAliasError(node.start_mark)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        open_nodes = open_nodes | {id(node)}
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<` merges
         result: dict[Any, Any] = {}
@@ -60,11 +79,13 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located)
             child = (*path, key)
             if key in result:
                 out.duplicates.append((child, key_node.start_mark.line + 1))
-            result[key] = _convert(loader, value_node, child, out)
+            result[key] = _convert(loader, value_node, child, out, open_nodes)
             out.lines[child] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, (*path, i), out) for i, item in enumerate(node.value)]
+        return [
+            _convert(loader, item, (*path, i), out, open_nodes) for i, item in enumerate(node.value)
+        ]
     return loader.construct_object(node, deep=True)
 
 

@@ -169,3 +169,18 @@ def test_without_rules_the_builtin_pack_or_a_clear_message(tmp_path: Path) -> No
         assert result.exit_code == 1
         assert "no built-in detection rules" in result.stderr
         assert "--rules DIR" in result.stderr
+
+
+def test_negated_selections_do_not_choose_the_requests(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(
+        "title: Secret read by a person\n"
+        "detection:\n"
+        "  selection: {verb: get, objectRef.resource: secrets}\n"
+        "  nodes: {user.groups: 'system:nodes'}\n"
+        "  controllers: {user.username: system:kube-controller-manager}\n"
+        "  condition: selection and not (nodes or controllers)\n"
+    )
+    (detection,), _ = load_detections(tmp_path)
+    assert set(detection.values) == {"verb", "objectRef.resource"}
+    drop_nodes = policy_of({"level": "None", "userGroups": ["system:nodes"]}, {"level": "Metadata"})
+    assert coverage(drop_nodes, [detection])[0].status == "covered"

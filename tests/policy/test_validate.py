@@ -176,6 +176,7 @@ def test_load_refuses_an_invalid_policy_with_every_problem() -> None:
         (HEAD + "rules:\n  - level: Metadata\n    verbs: [get\n", 6, "not valid YAML"),
         ("", 0, "empty"),
         ("- level: Metadata\n", 1, "mapping"),
+        (HEAD + "rules: &r\n  - level: Metadata\n    verbs: *r\n", 3, "alias refers to a node"),
     ],
 )
 def test_not_a_policy_at_all(text: str, line: int, words: str) -> None:
