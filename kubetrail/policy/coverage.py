@@ -12,6 +12,8 @@ an ordinary value (the `default` namespace, a plain authenticated user, `get` an
 - blind: none of its representative requests is recorded at a stage it can see;
 - half-blind: some are not recorded, or they are recorded below the level of the bodies it reads
   (`requestObject`, or `kubetrail.requires_body`: Request; `responseObject`: RequestResponse).
+  Alternatives of one selection (a list) are an OR: a rule that looks at the request body or
+  the response body needs only Request.
 """
 
 from __future__ import annotations
@@ -84,19 +86,8 @@ class Detection:
     fields: frozenset[str]  # raw paths, ECS spellings translated
     values: dict[str, tuple[str, ...]]  # dimension -> the values its positive selections accept
     requires_body: bool
-
-    @property
-    def needs(self) -> Level:
-        """The level below which the detection misses what it reads."""
-        if any(f.startswith("responseObject") for f in self.fields):
-            return Level.REQUEST_RESPONSE
-        if self.requires_body or any(f.startswith("requestObject") for f in self.fields):
-            return Level.REQUEST
-        return Level.METADATA
-
-    @property
-    def needs_response(self) -> bool:
-        return any(f.startswith(_AFTER_RESPONSE) for f in self.fields)
+    needs: Level = Level.METADATA  # the level below which it misses what it reads
+    needs_response: bool = False  # it reads what only the ResponseComplete stage carries
 
 
 @dataclass(slots=True)
@@ -134,28 +125,61 @@ def _detection(path: Path, doc: dict[str, Any]) -> Detection:
         negated.extend(n for n in _NAME.findall(group) if n not in _OPERATORS)
     fields: set[str] = set()
     values: dict[str, set[str]] = {}
+    needs: list[_Need] = []
     for name, selection in detection.items():
         if name == "condition":
             continue
         positive = not name.startswith("filter") and not any(
             _glob_match(pattern, name) for pattern in negated
         )
+        alternatives: list[_Need] = []
         for alternative in _alternatives(selection):
+            read: list[_Need] = []
             for key, value in alternative.items():
                 field_name, *modifiers = str(key).split("|")
                 raw = _raw(field_name)
                 fields.add(raw)
+                read.append(_need_of(raw))
                 if positive and raw in _DIMENSIONS and not modifiers:
                     values.setdefault(raw, set()).update(_strings(value))
+            alternatives.append(_all_of(read))
+        if positive and alternatives:
+            # a list of alternatives is an OR: the cheapest one to see is enough
+            needs.append(min(alternatives))
     extension = doc.get("kubetrail")
     requires_body = isinstance(extension, dict) and extension.get("requires_body") is True
+    level_rank, response = _all_of(needs)
+    level = max(Level.REQUEST if requires_body else Level.METADATA, _BY_RANK[level_rank])
     return Detection(
         title=str(doc.get("title") or path.stem),
         path=path,
         fields=frozenset(fields),
         values={k: tuple(sorted(v)) for k, v in values.items() if v},
         requires_body=requires_body,
+        needs=level,
+        needs_response=bool(response),
     )
+
+
+# (level rank, reads after the response): what seeing one field takes; tuples order by level
+_Need = tuple[int, int]
+_BY_RANK: Final = {level.rank: level for level in Level}
+
+
+def _need_of(raw: str) -> _Need:
+    if raw.startswith("responseObject"):
+        return (Level.REQUEST_RESPONSE.rank, 1)
+    if raw.startswith("requestObject"):
+        return (Level.REQUEST.rank, 0)
+    return (Level.METADATA.rank, int(raw.startswith(_AFTER_RESPONSE)))
+
+
+def _all_of(needs: Iterable[_Need]) -> _Need:
+    """What seeing every one of `needs` takes (the fields of one selection are ANDed)."""
+    items = list(needs)
+    if not items:
+        return (Level.METADATA.rank, 0)
+    return (max(n[0] for n in items), max(n[1] for n in items))
 
 
 def _glob_match(pattern: str, name: str) -> bool:

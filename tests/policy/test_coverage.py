@@ -184,3 +184,44 @@ def test_negated_selections_do_not_choose_the_requests(tmp_path: Path) -> None:
     assert set(detection.values) == {"verb", "objectRef.resource"}
     drop_nodes = policy_of({"level": "None", "userGroups": ["system:nodes"]}, {"level": "Metadata"})
     assert coverage(drop_nodes, [detection])[0].status == "covered"
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "level", "status"),
+    [
+        # either body shows the wildcard: the request alone is enough
+        (
+            "[{requestObject.rules.verbs: '*'}, {responseObject.rules.verbs: '*'}]",
+            "Request",
+            "covered",
+        ),
+        # both are required: only RequestResponse shows them
+        (
+            "{requestObject.rules.verbs: '*', responseObject.rules.verbs: '*'}",
+            "Request",
+            "half-blind",
+        ),
+        (
+            "{requestObject.rules.verbs: '*', responseObject.rules.verbs: '*'}",
+            "RequestResponse",
+            "covered",
+        ),
+        (
+            "[{requestObject.rules.verbs: '*'}, {responseObject.rules.verbs: '*'}]",
+            "Metadata",
+            "half-blind",
+        ),
+    ],
+)
+def test_alternatives_need_only_one_body(
+    tmp_path: Path, wildcard: str, level: str, status: str
+) -> None:
+    (tmp_path / "r.yml").write_text(
+        "title: Wildcard role\n"
+        "detection:\n"
+        "  selection: {verb: create, objectRef.resource: clusterroles}\n"
+        f"  wildcard: {wildcard}\n"
+        "  condition: selection and wildcard\n"
+    )
+    detections, _ = load_detections(tmp_path)
+    assert coverage(policy_of({"level": level}), detections)[0].status == status
