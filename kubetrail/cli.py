@@ -11,9 +11,11 @@ import click
 from kubetrail import __version__
 from kubetrail.demo.cli import demo
 from kubetrail.detect.cli import rules, scan
+from kubetrail.k8s.cli import k8s
 from kubetrail.parse.cli import parse
-from kubetrail.server.cli import intakes, search, serve, tokens
+from kubetrail.policy.cli import policy
 from kubetrail.query.cli import query
+from kubetrail.server.cli import intakes, search, serve, tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,6 +37,8 @@ cli.add_command(search)
 cli.add_command(query)
 cli.add_command(scan)
 cli.add_command(rules)
+cli.add_command(policy)
+cli.add_command(k8s)
 
 
 def main() -> None:
