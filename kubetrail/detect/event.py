@@ -79,6 +79,9 @@ def _walk(node: Any, parts: tuple[str, ...], at: int, out: Values) -> None:
     if at == len(parts):
         if isinstance(node, list):
             out.extend(v for v in node if v is not None)
+        elif isinstance(node, dict):
+            # a map (a ConfigMap's `data`, labels) is matched by its values, like a list
+            out.extend(v for v in node.values() if v is not None)
         elif node is not None:
             out.append(node)
         return
