@@ -12,20 +12,30 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("kubetrail_events_received", "Events received by the intake.",
-                                registry=r)
-        self.stored = Counter("kubetrail_events_stored",
-                              "Events newly stored (retries of stored events are not counted).",
-                              registry=r)
-        self.rejected = Counter("kubetrail_events_rejected", "Events refused, by reason.",
-                                ["reason"], registry=r)
-        self.parse_errors = Counter("kubetrail_parse_errors",
-                                    "Events stored with kubetrail.parse_error.", registry=r)
-        self.pending = Gauge("kubetrail_writer_pending_events",
-                             "Events waiting for the writer.", registry=r)
-        self.latency = Histogram("kubetrail_request_seconds", "HTTP request latency.",
-                                 ["route", "status"], registry=r,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.received = Counter(
+            "kubetrail_events_received", "Events received by the intake.", registry=r
+        )
+        self.stored = Counter(
+            "kubetrail_events_stored",
+            "Events newly stored (retries of stored events are not counted).",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "kubetrail_events_rejected", "Events refused, by reason.", ["reason"], registry=r
+        )
+        self.parse_errors = Counter(
+            "kubetrail_parse_errors", "Events stored with kubetrail.parse_error.", registry=r
+        )
+        self.pending = Gauge(
+            "kubetrail_writer_pending_events", "Events waiting for the writer.", registry=r
+        )
+        self.latency = Histogram(
+            "kubetrail_request_seconds",
+            "HTTP request latency.",
+            ["route", "status"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.alerts = Counter("kubetrail_alerts", "Alert matches by level.", ["level"], registry=r)
 
     def render(self) -> bytes:

@@ -94,8 +94,9 @@ def load(flags: dict[str, Any], config_file: str | None = None) -> Config:
         for name, value in from_file.items():
             if name not in _BY_NAME:
                 known = ", ".join(sorted(_BY_NAME))
-                raise SettingsError(f"config file {config_file}: unknown setting {name!r} "
-                                    f"(known: {known})")
+                raise SettingsError(
+                    f"config file {config_file}: unknown setting {name!r} (known: {known})"
+                )
             values[name] = _coerce(name, value, f"config file {config_file}")
             sources[name] = "file"
     for name in _BY_NAME:

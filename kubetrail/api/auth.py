@@ -37,13 +37,24 @@ class TokenAuth:
     def require(self, request: Request, role: Role) -> Token:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise ApiError(401, "missing_token", "send an API token: Authorization: Bearer TOKEN",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "missing_token",
+                "send an API token: Authorization: Bearer TOKEN",
+                {"WWW-Authenticate": "Bearer"},
+            )
         token = self.token(secret.strip())
         if token is None:
-            raise ApiError(401, "unknown_token", "the API token is unknown or revoked",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unknown_token",
+                "the API token is unknown or revoked",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if not token.role.allows(role):
-            raise ApiError(403, "forbidden", f"this needs the {role.value} role; the token has "
-                           f"{token.role.value}")
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this needs the {role.value} role; the token has {token.role.value}",
+            )
         return token

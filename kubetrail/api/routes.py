@@ -31,13 +31,34 @@ from kubetrail.store.sqlite.events import iso_us
 MAX_LIMIT: Final = 1000
 DEFAULT_RANGE: Final = "now-24h"
 _INTERVAL: Final = re.compile(r"(\d+)(ms|s|m|h|d)")
-_UNIT_US: Final = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000,
-                   "d": 86_400_000_000}
+_UNIT_US: Final = {
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+}
 # a histogram has at most this many buckets; `auto` picks a round interval below it
 MAX_BUCKETS: Final = 2000
-_ROUND_US: Final = [n * _UNIT_US[u] for n, u in (
-    (1, "s"), (5, "s"), (10, "s"), (30, "s"), (1, "m"), (5, "m"), (10, "m"), (30, "m"),
-    (1, "h"), (3, "h"), (6, "h"), (12, "h"), (1, "d"), (7, "d"))]
+_ROUND_US: Final = [
+    n * _UNIT_US[u]
+    for n, u in (
+        (1, "s"),
+        (5, "s"),
+        (10, "s"),
+        (30, "s"),
+        (1, "m"),
+        (5, "m"),
+        (10, "m"),
+        (30, "m"),
+        (1, "h"),
+        (3, "h"),
+        (6, "h"),
+        (12, "h"),
+        (1, "d"),
+        (7, "d"),
+    )
+]
 
 
 @dataclass(frozen=True)
@@ -54,8 +75,9 @@ def search_params(store: EventStore, params: dict[str, str]) -> Search:
     try:
         compiled = compile_query(text, store.dialect, now)
     except QuerySyntaxError as exc:
-        raise ApiError(400, "bad_query", str(exc), position=exc.position,
-                       caret=exc.caret()) from None
+        raise ApiError(
+            400, "bad_query", str(exc), position=exc.position, caret=exc.caret()
+        ) from None
     except QueryError as exc:
         raise ApiError(400, "bad_query", str(exc)) from None
     start = _time(params.get("from") or DEFAULT_RANGE, now, "from")
@@ -90,8 +112,12 @@ def interval_us(text: str, start: int, end: int) -> int:
         raise ApiError(400, "bad_interval", "interval must look like 30s, 5m, 1h, 1d or auto")
     value = int(match.group(1)) * _UNIT_US[match.group(2)]
     if value <= 0 or (end - start) / value > MAX_BUCKETS:
-        raise ApiError(400, "bad_interval", f"interval {text} gives more than {MAX_BUCKETS} "
-                       "buckets over this range: choose a larger one")
+        raise ApiError(
+            400,
+            "bad_interval",
+            f"interval {text} gives more than {MAX_BUCKETS} "
+            "buckets over this range: choose a larger one",
+        )
     return value
 
 
@@ -117,8 +143,12 @@ class SearchApi:
         try:
             return await run_in_threadpool(fn, *args)
         except QueryTimeout as exc:
-            raise ApiError(503, "query_timeout", f"{exc}: narrow the time range or the query",
-                           {"Retry-After": "1"}) from None
+            raise ApiError(
+                503,
+                "query_timeout",
+                f"{exc}: narrow the time range or the query",
+                {"Retry-After": "1"},
+            ) from None
         except StoreError as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
 
@@ -127,15 +157,26 @@ class SearchApi:
         params = dict(request.query_params)
         search = search_params(self.store, params)
         limit = _int(params, "limit", 100, 1, MAX_LIMIT)
-        page = await self._read(self.store.search, search.compiled, search.start_us,
-                                search.end_us, limit, params.get("cursor") or None)
-        return JSONResponse({
-            "events": [with_description(e) for e in page.events],
-            "next_cursor": page.next_cursor,
-            "took_ms": round(page.took_ms, 2),
-            "query": {"description": search.compiled.description,
-                      "from": iso_us(search.start_us), "to": iso_us(search.end_us)},
-        })
+        page = await self._read(
+            self.store.search,
+            search.compiled,
+            search.start_us,
+            search.end_us,
+            limit,
+            params.get("cursor") or None,
+        )
+        return JSONResponse(
+            {
+                "events": [with_description(e) for e in page.events],
+                "next_cursor": page.next_cursor,
+                "took_ms": round(page.took_ms, 2),
+                "query": {
+                    "description": search.compiled.description,
+                    "from": iso_us(search.start_us),
+                    "to": iso_us(search.end_us),
+                },
+            }
+        )
 
     async def event(self, request: Request) -> JSONResponse:
         self.auth.require(request, Role.VIEWER)
@@ -152,22 +193,28 @@ class SearchApi:
             raise ApiError(400, "bad_parameter", "field is required, e.g. field=user.name")
         search = search_params(self.store, params)
         size = _int(params, "size", 10, 1, 100)
-        facet = await self._read(self.store.facet, field, search.compiled, search.start_us,
-                                 search.end_us, size)
-        return JSONResponse({
-            "field": facet.field,
-            "values": [{"value": v, "count": n} for v, n in facet.values],
-            "timed_out": facet.timed_out,
-        })
+        facet = await self._read(
+            self.store.facet, field, search.compiled, search.start_us, search.end_us, size
+        )
+        return JSONResponse(
+            {
+                "field": facet.field,
+                "values": [{"value": v, "count": n} for v, n in facet.values],
+                "timed_out": facet.timed_out,
+            }
+        )
 
     async def histogram(self, request: Request) -> JSONResponse:
         self.auth.require(request, Role.VIEWER)
         params = dict(request.query_params)
         search = search_params(self.store, params)
         step = interval_us(params.get("interval", "auto"), search.start_us, search.end_us)
-        buckets = await self._read(self.store.histogram, search.compiled, search.start_us,
-                                   search.end_us, step)
-        return JSONResponse({
-            "interval_ms": step // 1000,
-            "buckets": [{"start": iso_us(t), "count": n} for t, n in buckets],
-        })
+        buckets = await self._read(
+            self.store.histogram, search.compiled, search.start_us, search.end_us, step
+        )
+        return JSONResponse(
+            {
+                "interval_ms": step // 1000,
+                "buckets": [{"start": iso_us(t), "count": n} for t, n in buckets],
+            }
+        )

@@ -33,8 +33,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         return body
     if encoding in ("gzip", "x-gzip"):
         return gunzip(body, max_bytes)
-    raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported: "
-                   "send identity or gzip")
+    raise ApiError(
+        415,
+        "unsupported_encoding",
+        f"Content-Encoding {encoding!r} is not supported: send identity or gzip",
+    )
 
 
 def gunzip(data: bytes, max_bytes: int) -> bytes:
@@ -52,12 +55,19 @@ def gunzip(data: bytes, max_bytes: int) -> bytes:
 
 def _too_large(max_bytes: int, decompressed: bool = False) -> ApiError:
     what = "decompressed body" if decompressed else "body"
-    return ApiError(413, "request_too_large", f"the {what} is over the {max_bytes}-byte limit",
-                    limit_bytes=max_bytes)
+    return ApiError(
+        413,
+        "request_too_large",
+        f"the {what} is over the {max_bytes}-byte limit",
+        limit_bytes=max_bytes,
+    )
 
 
 def check_json_content_type(request: Request) -> None:
     kind = request.headers.get("content-type", "").lower()
     if kind.startswith(_NOT_JSON):
-        raise ApiError(415, "unsupported_media_type",
-                       f"this route takes a JSON body, not {kind.split(';')[0]!r}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"this route takes a JSON body, not {kind.split(';')[0]!r}",
+        )

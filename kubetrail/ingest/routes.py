@@ -39,8 +39,9 @@ class Intakes:
     retry_after_s: int = 1
 
     def routes(self) -> list[Route]:
-        def route(path: str, form: Callable[[bytes], list[forms.Submitted]], *, json: bool,
-                  single: bool) -> Route:
+        def route(
+            path: str, form: Callable[[bytes], list[forms.Submitted]], *, json: bool, single: bool
+        ) -> Route:
             async def endpoint(request: Request) -> JSONResponse:
                 return await self._handle(request, form, json=json, single=single)
 
@@ -58,16 +59,26 @@ class Intakes:
 
     def _intake(self, key: str | None) -> Intake:
         if not key:
-            raise ApiError(401, "missing_intake_key", "no intake key: send it in the "
-                           "X-SEKOIAIO-INTAKE-KEY header, as a Bearer token or HTTP Basic "
-                           "password, or as ?intake_key=")
+            raise ApiError(
+                401,
+                "missing_intake_key",
+                "no intake key: send it in the "
+                "X-SEKOIAIO-INTAKE-KEY header, as a Bearer token or HTTP Basic "
+                "password, or as ?intake_key=",
+            )
         intake = self.resolver.resolve(key)
         if intake is None:
             raise ApiError(401, "unknown_intake_key", "the intake key is unknown or revoked")
         return intake
 
-    async def _handle(self, request: Request, form: Callable[[bytes], list[forms.Submitted]],
-                      *, json: bool, single: bool) -> JSONResponse:
+    async def _handle(
+        self,
+        request: Request,
+        form: Callable[[bytes], list[forms.Submitted]],
+        *,
+        json: bool,
+        single: bool,
+    ) -> JSONResponse:
         header_key = key_from_request(request)
         if header_key is not None:  # authenticate before reading a byte of the body
             default_intake: Intake | None = self._intake(header_key)
@@ -91,9 +102,12 @@ class Intakes:
                 self.metrics.rejected.labels("too_large").inc()
                 message = f"the event is {size} bytes, over the {self.max_event_bytes}-byte limit"
                 if single:
-                    raise ApiError(413, "event_too_large", message, limit_bytes=self.max_event_bytes)
-                errors.append({"index": index, "status": 413, "code": "event_too_large",
-                               "message": message})
+                    raise ApiError(
+                        413, "event_too_large", message, limit_bytes=self.max_event_bytes
+                    )
+                errors.append(
+                    {"index": index, "status": 413, "code": "event_too_large", "message": message}
+                )
                 ids.append(None)
                 continue
             event = prepare(item.text, intake.id, intake.name, item.sender_ts, now)
@@ -104,15 +118,21 @@ class Intakes:
             new = await self.writer.write(events)
         except StoreBusy as exc:
             self.metrics.rejected.labels("busy").inc(len(events))
-            raise ApiError(503, "overloaded", f"try again: {exc}",
-                           {"Retry-After": str(self.retry_after_s)}) from None
+            raise ApiError(
+                503, "overloaded", f"try again: {exc}", {"Retry-After": str(self.retry_after_s)}
+            ) from None
         except StoreError as exc:
             log.error("store failed: %s", exc)
-            raise ApiError(503, "store_unavailable", "the store failed to commit; try again",
-                           {"Retry-After": str(self.retry_after_s)}) from None
+            raise ApiError(
+                503,
+                "store_unavailable",
+                "the store failed to commit; try again",
+                {"Retry-After": str(self.retry_after_s)},
+            ) from None
         self.metrics.stored.inc(new)
-        self.metrics.parse_errors.inc(sum(1 for e in events if "parse_error" in
-                                          e.doc.get("kubetrail", {})))
+        self.metrics.parse_errors.inc(
+            sum(1 for e in events if "parse_error" in e.doc.get("kubetrail", {}))
+        )
         if single:
             return JSONResponse({"event_id": ids[0]}, status_code=200)
         body_out: dict[str, Any] = {"event_ids": ids}

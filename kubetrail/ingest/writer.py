@@ -67,9 +67,11 @@ class Writer:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
-            taken, count = [], 0
-            while self._pending and (not taken or count + len(self._pending[0][0])
-                                     <= _MAX_EVENTS_PER_COMMIT):
+            taken: list[tuple[list[NewEvent], Future[int]]] = []
+            count = 0
+            while self._pending and (
+                not taken or count + len(self._pending[0][0]) <= _MAX_EVENTS_PER_COMMIT
+            ):
                 events, done = self._pending.pop(0)
                 taken.append((events, done))
                 count += len(events)

@@ -87,8 +87,11 @@ async def _retention(service: Service) -> None:
         try:
             deleted = await asyncio.to_thread(service.events.delete_before, cutoff)
             if deleted:
-                log.info("retention: deleted %d events older than %d days", deleted,
-                         service.config.retention_days)
+                log.info(
+                    "retention: deleted %d events older than %d days",
+                    deleted,
+                    service.config.retention_days,
+                )
         except Exception:
             log.exception("retention failed; will try again")
         await asyncio.sleep(RETENTION_CHECK_S)
@@ -105,8 +108,11 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
     service = service or build_service(config)
     auth = TokenAuth(service.state)
     intakes = Intakes(
-        IntakeResolver(service.state), service.writer, service.metrics,
-        config.max_event_bytes, config.max_request_bytes,
+        IntakeResolver(service.state),
+        service.writer,
+        service.metrics,
+        config.max_event_bytes,
+        config.max_request_bytes,
     )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -135,8 +141,9 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
         *SearchApi(service.events, auth).routes(),
         *intakes.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(_Timing, metrics=service.metrics)])
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(_Timing, metrics=service.metrics)]
+    )
     errors.install(app)
     app.state.service = service
     return app

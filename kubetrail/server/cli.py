@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
-import os
 import logging
+import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -29,10 +29,19 @@ SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 def data_options(fn: F) -> F:
     """--data-dir and --config, for every command that touches data."""
 
-    @click.option("--data-dir", envvar="KUBETRAIL_DATA_DIR", type=click.Path(file_okay=False),
-                  help="Folder of the embedded store [env KUBETRAIL_DATA_DIR; default ./data].")
-    @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                  envvar="KUBETRAIL_CONFIG", help="TOML file of settings (see the README).")
+    @click.option(
+        "--data-dir",
+        envvar="KUBETRAIL_DATA_DIR",
+        type=click.Path(file_okay=False),
+        help="Folder of the embedded store [env KUBETRAIL_DATA_DIR; default ./data].",
+    )
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        envvar="KUBETRAIL_CONFIG",
+        help="TOML file of settings (see the README).",
+    )
     @functools.wraps(fn)
     def wrapper(*args: Any, data_dir: str | None, config_file: str | None, **kwargs: Any) -> Any:
         # options named like a setting (--port, --retention-days) go into the configuration
@@ -65,18 +74,34 @@ def serve(config: Config) -> None:
     from kubetrail.server.app import create_app
 
     _logging(config.log_format)
-    click.echo(f"kubetrail serving on http://{config.host}:{config.port} "
-               f"(data in {config.data_path.resolve()})", err=True)
+    click.echo(
+        f"kubetrail serving on http://{config.host}:{config.port} "
+        f"(data in {config.data_path.resolve()})",
+        err=True,
+    )
     if config.workers == 1:
-        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
-                    access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.run(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
         return
     # worker processes rebuild the configuration from the environment
     for item in SETTINGS:
         os.environ[f"KUBETRAIL_{item.name.upper()}"] = str(getattr(config, item.name))
-    uvicorn.run("kubetrail.server.app:app_from_environment", factory=True,
-                workers=config.workers, host=config.host, port=config.port,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "kubetrail.server.app:app_from_environment",
+        factory=True,
+        workers=config.workers,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _logging(fmt: str) -> None:
@@ -85,14 +110,21 @@ def _logging(fmt: str) -> None:
         handler.setFormatter(_JsonFormatter())
         logging.basicConfig(level=logging.INFO, handlers=[handler])
     else:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                            "%(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return orjson.dumps({"time": self.formatTime(record), "level": record.levelname,
-                             "logger": record.name, "message": record.getMessage()}).decode()
+        return orjson.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        ).decode()
 
 
 @click.group()
@@ -139,8 +171,13 @@ def tokens() -> None:
 @tokens.command("create")
 @data_options
 @click.argument("name")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default="viewer",
-              show_default=True, help="viewer reads; analyst also triages alerts; admin manages.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default="viewer",
+    show_default=True,
+    help="viewer reads; analyst also triages alerts; admin manages.",
+)
 def tokens_create(config: Config, name: str, role: str) -> None:
     """Create API token NAME; the token is printed once, on the last line."""
     secret = new_secret("ktt")
@@ -201,17 +238,31 @@ def search(config: Config, query: str, since: str, limit: int, as_json: bool) ->
         for event in page.events:
             sys.stdout.buffer.write(orjson.dumps(event) + b"\n")
         return
-    table = Table("time", "user", "verb", "resource", "namespace/name", "status", "description",
-                  title=f"{compiled.description} (last {since}, newest first)",
-                  title_justify="left")
+    table = Table(
+        "time",
+        "user",
+        "verb",
+        "resource",
+        "namespace/name",
+        "status",
+        "description",
+        title=f"{compiled.description} (last {since}, newest first)",
+        title_justify="left",
+    )
     for event in page.events:
         kube = event.get("kubernetes", {})
-        where = "/".join(x for x in (kube.get("namespace"), kube.get("object", {}).get("name"))
-                         if x)
-        table.add_row(event["@timestamp"][:23], event.get("user", {}).get("name", ""),
-                      event.get("event", {}).get("action", ""), kube.get("resource", ""), where,
-                      str(event.get("http", {}).get("response", {}).get("status_code", "")),
-                      describe(event)[:120])
+        where = "/".join(
+            x for x in (kube.get("namespace"), kube.get("object", {}).get("name")) if x
+        )
+        table.add_row(
+            event["@timestamp"][:23],
+            event.get("user", {}).get("name", ""),
+            event.get("event", {}).get("action", ""),
+            kube.get("resource", ""),
+            where,
+            str(event.get("http", {}).get("response", {}).get("status_code", "")),
+            describe(event)[:120],
+        )
     Console().print(table)
     more = " (more: raise --limit)" if page.next_cursor else ""
     click.echo(f"{len(page.events)} events in {page.took_ms:.0f} ms{more}", err=True)

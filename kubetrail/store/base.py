@@ -1,8 +1,8 @@
 """The storage interfaces every backend implements, and the values they exchange.
 
-    StoreError
-      StoreBusy        transient: the caller should retry (HTTP 503 + Retry-After)
-      QueryTimeout     a read ran past its time limit
+StoreError
+  StoreBusy        transient: the caller should retry (HTTP 503 + Retry-After)
+  QueryTimeout     a read ran past its time limit
 """
 
 from __future__ import annotations

@@ -165,8 +165,9 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 class SqliteEvents:
     dialect = SqliteDialect()
 
-    def __init__(self, path: Path, query_time_limit_ms: int = 10_000,
-                 facet_time_limit_ms: int = 3_000) -> None:
+    def __init__(
+        self, path: Path, query_time_limit_ms: int = 10_000, facet_time_limit_ms: int = 3_000
+    ) -> None:
         self.path = path
         self._writer = connect(path)
         migrate(self._writer, MIGRATIONS)
@@ -278,9 +279,9 @@ class SqliteEvents:
             key = bytes.fromhex(event_id)
         except ValueError:
             return None
-        row = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id = ?", (key,)
-        ).fetchone()
+        row = (
+            self._reader().execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (key,)).fetchone()
+        )
         return _event(row) if row else None
 
     def close(self) -> None:
