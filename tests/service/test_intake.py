@@ -31,7 +31,9 @@ def stored(live: Live, query: str) -> list[dict[str, Any]]:
     cursor = None
     with live.client(live.viewer) as api:
         while True:
-            params = {"q": query, "limit": 500, **SPAN, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, str | int] = {"q": query, "limit": 500, **SPAN}
+            if cursor:
+                params["cursor"] = cursor
             page = api.get("/api/v1/events", params=params).json()
             out += page["events"]
             cursor = page["next_cursor"]
@@ -111,9 +113,8 @@ def test_every_body_form_stores_its_events(live: Live) -> None:
 
 def test_an_object_keeps_its_exact_text_as_message(live: Live) -> None:
     event = fresh_event()
-    raw = (
-        '{ "kind":"Event",  "auditID": "%s", "verb":"get", "requestURI":"/api" }' % event["auditID"]
-    )
+    audit_id = event["auditID"]
+    raw = f'{{ "kind":"Event",  "auditID": "{audit_id}", "verb":"get", "requestURI":"/api" }}'
     body = f"[{raw}]"
     reply = httpx.post(
         live.url + "/jsons", content=body, headers={"X-SEKOIAIO-INTAKE-KEY": live.key}
