@@ -53,13 +53,14 @@ def test_kill_9_during_load_keeps_every_acknowledged_event(tmp_path: Path) -> No
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
         cursor = None
         while True:
-            params = {
+            params: dict[str, str | int] = {
                 "q": "*",
                 "from": "2000-01-01T00:00:00Z",
                 "to": "2100-01-01T00:00:00Z",
                 "limit": 1000,
-                **({"cursor": cursor} if cursor else {}),
             }
+            if cursor:
+                params["cursor"] = cursor
             page = api.get("/api/v1/events", params=params).json()
             stored |= {e["kubetrail"]["event_id"] for e in page["events"]}
             cursor = page["next_cursor"]
