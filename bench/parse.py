@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -31,9 +32,11 @@ from kubetrail.parse import normalize
 
 
 def corpus(count: int) -> list[bytes]:
+    """`count` audit lines: consecutive simulated hours, each with its own seed."""
     out: list[bytes] = []
     for seed in itertools.count(1):
-        out.extend(itertools.islice(lines(minutes=60, seed=seed), count - len(out)))
+        start = datetime(2025, 9, 14, 9, tzinfo=UTC) + timedelta(hours=seed - 1)
+        out.extend(itertools.islice(lines(minutes=60, seed=seed, start=start), count - len(out)))
         if len(out) >= count:
             return out
     raise AssertionError("unreachable")

@@ -40,14 +40,20 @@ HOT_COLUMNS: Final = (
     ("http.response.status_code", "status_code"),
 )
 
+# Two tables: `events` holds the hot columns only (narrow rows: a facet or a histogram over
+# millions of events reads megabytes, not gigabytes), `bodies` the document and the raw text,
+# fetched for the rows a page shows or a query on other fields needs. The view `events_v` joins
+# them with a LEFT JOIN on the body's primary key, which SQLite drops whenever a query reads
+# no body column. `seq` (the rowid, AUTOINCREMENT: never reused) is the commit order that the
+# detection follower's watermark and the keyset cursor's tiebreak use.
+#
 # Indexes cost ingest speed (each is one more B-tree per insert): `ts` serves every
-# time-ordered search; the others serve the hunts that look for a rare value (one user, one
-# address, one auditID), where a scan by time would read everything. Low-cardinality fields
-# (verb, resource, namespace) are filtered on the time-ordered scan instead.
+# time-ordered search; the others serve the hunts for a rare value (one user, one address, one
+# auditID), where a scan by time would read everything.
 MIGRATIONS: Final = [
     """
     CREATE TABLE events (
-        rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: followers keep a watermark
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
         ts INTEGER NOT NULL,
         id BLOB NOT NULL,
         intake TEXT NOT NULL,
@@ -61,10 +67,16 @@ MIGRATIONS: Final = [
         subresource TEXT,
         object_name TEXT,
         status_code INTEGER,
-        parse_error INTEGER NOT NULL,
+        parse_error INTEGER NOT NULL
+    );
+    CREATE TABLE bodies (
+        seq INTEGER PRIMARY KEY,
         doc TEXT NOT NULL,
         message TEXT NOT NULL
     );
+    CREATE VIEW events_v AS
+        SELECT events.*, bodies.doc AS doc, bodies.message AS message
+        FROM events LEFT JOIN bodies ON bodies.seq = events.seq;
     CREATE UNIQUE INDEX events_id ON events(id);
     CREATE INDEX events_ts ON events(ts);
     CREATE INDEX events_user ON events(user_name, ts);
@@ -73,14 +85,13 @@ MIGRATIONS: Final = [
     """,
 ]
 
-_INSERT: Final = (
-    "INSERT OR IGNORE INTO events(ts, id, intake, code, action, outcome, user_name, source_ip, "
-    "namespace, resource, subresource, object_name, status_code, parse_error, doc, message) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT: Final = (
+    "INSERT INTO events(seq, ts, id, intake, code, action, outcome, user_name, source_ip, "
+    "namespace, resource, subresource, object_name, status_code, parse_error) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_COLUMNS: Final = "rowid, ts, id, intake, doc, message"
-
-
+_INSERT_BODY: Final = "INSERT INTO bodies(seq, doc, message) VALUES (?, ?, ?)"
+_COLUMNS: Final = "seq, ts, id, intake, doc, message"
 _HOT_PATHS: Final = tuple(tuple(field.split(".")) for field, _ in HOT_COLUMNS)
 
 
@@ -93,21 +104,22 @@ def _get(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value if isinstance(value, str | int) else None
 
 
-def to_row(event: NewEvent) -> tuple[Any, ...]:
+def to_rows(seq: int, event: NewEvent) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The `events` row and the `bodies` row of `event`, numbered `seq`."""
     doc = event.doc
     body = doc.copy()
     del body["message"]  # stored once, in its own column
     own = doc.get("kubetrail")
     parse_error = 1 if own is not None and "parse_error" in own else 0
-    return (
+    row = (
+        seq,
         event.ts_us,
         event.id,
         event.intake,
         *[_get(doc, path) for path in _HOT_PATHS],
         parse_error,
-        orjson.dumps(body).decode(),
-        event.message,
     )
+    return row, (seq, orjson.dumps(body).decode(), event.message)
 
 
 _COLUMN_OF: Final = dict(HOT_COLUMNS)
@@ -126,13 +138,13 @@ def _facet_values(field: str) -> tuple[str, list[Any]]:
     """A SELECT of one `value` column per event (per element for list fields) of `field`."""
     column = _COLUMN_OF.get(field)
     if column is not None:
-        return f"SELECT {column} AS value FROM events", []
+        return f"SELECT {column} AS value FROM events_v", []
     if field == "intake":
-        return "SELECT intake AS value FROM events", []
+        return "SELECT intake AS value FROM events_v", []
     path = _json_path(field)
     if field in _LIST_FIELDS:
-        return "SELECT j.value AS value FROM events, json_each(events.doc, ?) AS j", [path]
-    return "SELECT json_extract(doc, ?) AS value FROM events", [path]
+        return "SELECT j.value AS value FROM events_v, json_each(events_v.doc, ?) AS j", [path]
+    return "SELECT json_extract(doc, ?) AS value FROM events_v", [path]
 
 
 def iso_us(ts_us: int) -> str:
@@ -149,15 +161,15 @@ def _event(row: sqlite3.Row) -> dict[str, Any]:
     return {"@timestamp": iso_us(row["ts"]), "message": row["message"], **doc}
 
 
-def encode_cursor(ts_us: int, rowid: int) -> str:
-    return base64.urlsafe_b64encode(f"{ts_us}:{rowid}".encode()).decode().rstrip("=")
+def encode_cursor(ts_us: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts_us}:{seq}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts, rowid = raw.split(":")
-        return int(ts), int(rowid)
+        ts, seq = raw.split(":")
+        return int(ts), int(seq)
     except (ValueError, UnicodeDecodeError):
         raise StoreError(f"invalid cursor {cursor[:40]!r}") from None
 
@@ -178,22 +190,46 @@ class SqliteEvents:
     # --- writes (one writer thread) -------------------------------------------------------
 
     def append(self, events: list[NewEvent]) -> int:
-        rows = [to_row(e) for e in events]
         db = self._writer
-        before = db.total_changes
         with db:
-            db.executemany(_INSERT, rows)
-        return db.total_changes - before
+            # retries of stored events, and repeats inside the batch, are skipped before
+            # numbering, so every new event gets the next `seq` and a body
+            ids = list({e.id: None for e in events})
+            known: set[bytes] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                known.update(
+                    r[0] for r in db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+                )
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            seq = row[0] if row else 0
+            rows, bodies = [], []
+            for event in events:
+                if event.id in known:
+                    continue
+                known.add(event.id)
+                seq += 1
+                event_row, body_row = to_rows(seq, event)
+                rows.append(event_row)
+                bodies.append(body_row)
+            db.executemany(_INSERT_EVENT, rows)
+            db.executemany(_INSERT_BODY, bodies)
+        return len(rows)
 
     def delete_before(self, ts_us: int) -> int:
         deleted = 0
         while True:  # in slices, so the writer is never held for long
             with self._writer as db:
-                cur = db.execute(
-                    "DELETE FROM events WHERE rowid IN "
-                    "(SELECT rowid FROM events WHERE ts < ? LIMIT 5000)",
-                    (ts_us,),
-                )
+                old = [
+                    r[0]
+                    for r in db.execute("SELECT seq FROM events WHERE ts < ? LIMIT 5000", (ts_us,))
+                ]
+                if not old:
+                    return deleted
+                marks = ",".join("?" * len(old))
+                db.execute(f"DELETE FROM bodies WHERE seq IN ({marks})", old)
+                cur = db.execute(f"DELETE FROM events WHERE seq IN ({marks})", old)
             deleted += cur.rowcount
             if cur.rowcount < 5000:
                 return deleted
@@ -225,24 +261,24 @@ class SqliteEvents:
         self, query: Where, start_us: int, end_us: int, limit: int, cursor: str | None
     ) -> Page:
         started = time.perf_counter()
-        sql = f"SELECT {_COLUMNS} FROM events WHERE ts >= ? AND ts < ? AND ({query.where})"
+        sql = f"SELECT {_COLUMNS} FROM events_v WHERE ts >= ? AND ts < ? AND ({query.where})"
         params: list[Any] = [start_us, end_us, *query.params]
         if cursor:
-            ts, rowid = decode_cursor(cursor)
-            sql += " AND (ts < ? OR (ts = ? AND rowid < ?))"
-            params += [ts, ts, rowid]
-        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
+            ts, seq = decode_cursor(cursor)
+            sql += " AND (ts < ? OR (ts = ? AND seq < ?))"
+            params += [ts, ts, seq]
+        sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
         params.append(limit + 1)  # one more tells whether there is a next page
         with self._limited(self._query_limit_s) as db:
             rows = db.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["rowid"]) if more else None
+        next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["seq"]) if more else None
         took = (time.perf_counter() - started) * 1000
         return Page([_event(r) for r in rows], next_cursor, took)
 
     def count(self, query: Where, start_us: int, end_us: int) -> int:
-        sql = f"SELECT count(*) FROM events WHERE ts >= ? AND ts < ? AND ({query.where})"
+        sql = f"SELECT count(*) FROM events_v WHERE ts >= ? AND ts < ? AND ({query.where})"
         with self._limited(self._query_limit_s) as db:
             count: int = db.execute(sql, [start_us, end_us, *query.params]).fetchone()[0]
         return count
@@ -266,7 +302,7 @@ class SqliteEvents:
         self, query: Where, start_us: int, end_us: int, interval_us: int
     ) -> list[tuple[int, int]]:
         sql = (
-            "SELECT (ts - ?) / ? AS bucket, count(*) AS n FROM events "
+            "SELECT (ts - ?) / ? AS bucket, count(*) AS n FROM events_v "
             f"WHERE ts >= ? AND ts < ? AND ({query.where}) GROUP BY bucket ORDER BY bucket"
         )
         params = [start_us, interval_us, start_us, end_us, *query.params]
@@ -280,7 +316,9 @@ class SqliteEvents:
         except ValueError:
             return None
         row = (
-            self._reader().execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (key,)).fetchone()
+            self._reader()
+            .execute(f"SELECT {_COLUMNS} FROM events_v WHERE id = ?", (key,))
+            .fetchone()
         )
         return _event(row) if row else None
 
@@ -290,7 +328,7 @@ class SqliteEvents:
         rows = (
             self._reader()
             .execute(
-                "SELECT rowid, id, doc, message FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                "SELECT seq, id, doc, message FROM events_v WHERE seq > ? ORDER BY seq LIMIT ?",
                 (start, limit),
             )
             .fetchall()
@@ -303,7 +341,7 @@ class SqliteEvents:
             }
             for r in rows
         ]
-        return out, (str(rows[-1]["rowid"]) if rows else after)
+        return out, (str(rows[-1]["seq"]) if rows else after)
 
     def close(self) -> None:
         self._writer.close()

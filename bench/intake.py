@@ -1,0 +1,143 @@
+"""HTTP ingest into `kubetrail serve` against raw SQLite inserts of the same rows, same run.
+
+    python bench/intake.py [--events 200000] [--clients 4] [--batch 500]
+
+Baseline: each line decoded with `json.loads` and its key fields inserted with the document
+into a bare SQLite table (WAL, 1000 rows per transaction): the floor any SQLite-backed intake
+pays. Ours: a real `kubetrail serve` on loopback, `--clients` threads posting batches of
+`--batch` events to `/jsons`, each answer waiting for the durable commit (and detection
+following in its own process, as in production).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from bench.parse import corpus
+
+
+def raw_sqlite_rate(data: list[bytes], folder: Path) -> float:
+    db = sqlite3.connect(folder / "raw.db")
+    db.execute("pragma journal_mode=wal")
+    db.execute(
+        "create table ev(id integer primary key, ts text, action text, user text, "
+        "resource text, ns text, doc text)"
+    )
+    started = time.perf_counter()
+    for start in range(0, len(data), 1000):
+        rows = []
+        for line in data[start : start + 1000]:
+            event = json.loads(line)
+            ref = event.get("objectRef") or {}
+            rows.append(
+                (
+                    event["requestReceivedTimestamp"],
+                    event["verb"],
+                    event["user"]["username"],
+                    ref.get("resource"),
+                    ref.get("namespace"),
+                    line.decode(),
+                )
+            )
+        db.executemany(
+            "insert into ev(ts, action, user, resource, ns, doc) values (?, ?, ?, ?, ?, ?)", rows
+        )
+        db.commit()
+    rate = len(data) / (time.perf_counter() - started)
+    db.close()
+    return rate
+
+
+def kubetrail(folder: Path, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "kubetrail", *args, "--data-dir", str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def http_rate(data: list[bytes], folder: Path, clients: int, batch: int, port: int) -> float:
+    key = kubetrail(folder, "intakes", "create", "bench")
+    env = {**os.environ, "KUBETRAIL_RETENTION_DAYS": "36500"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubetrail",
+            "serve",
+            "--data-dir",
+            str(folder),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        bodies = [b"[" + b",".join(data[i : i + batch]) + b"]" for i in range(0, len(data), batch)]
+        headers = {"X-SEKOIAIO-INTAKE-KEY": key, "Content-Type": "application/json"}
+        with httpx.Client(base_url=url, timeout=120) as client:
+
+            def post(body: bytes) -> int:
+                while True:
+                    reply = client.post("/jsons", content=body, headers=headers)
+                    if reply.status_code != 503:
+                        return reply.status_code
+                    time.sleep(float(reply.headers.get("retry-after", "1")))
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                statuses = list(pool.map(post, bodies))
+            rate = len(data) / (time.perf_counter() - started)
+        failed = sum(s != 200 for s in statuses)
+        if failed:
+            print(f"  {failed} posts failed")
+        return rate
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--port", type=int, default=18_481)
+    args = parser.parse_args()
+    print(f"generating {args.events:,} events ...", flush=True)
+    data = corpus(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        raw = raw_sqlite_rate(data, folder)
+        ours = http_rate(data, folder / "kubetrail", args.clients, args.batch, args.port)
+    print(f"raw SQLite inserts (baseline): {raw:,.0f} events/s")
+    print(
+        f"kubetrail serve over HTTP, {args.clients} clients x {args.batch}/batch, durable: "
+        f"{ours:,.0f} events/s"
+    )
+    print(f"ratio: {ours / raw:.2f} (goal >= 0.40, and >= 30,000 events/s)")
+
+
+if __name__ == "__main__":
+    main()
