@@ -62,8 +62,8 @@ def raw_sql(folder: Path, runs: int) -> dict[str, float]:
     return {
         "search": p50_ms(
             lambda: db.execute(
-                f"SELECT rowid, ts, id, intake, doc, message FROM events WHERE ts >= ? AND ts < ? "
-                f"AND ({where.where}) ORDER BY ts DESC, rowid DESC LIMIT 101",
+                f"SELECT seq, ts, id, intake, doc, message FROM events_v WHERE ts >= ? AND ts < ? "
+                f"AND ({where.where}) ORDER BY ts DESC, seq DESC LIMIT 101",
                 [lo, hi, *where.params],
             ).fetchall(),
             runs,
