@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.parse import corpus
+from kubetrail.server.process import ServeProcess, cli
 
 
 def raw_sqlite_rate(data: list[bytes], folder: Path) -> float:
@@ -59,41 +57,11 @@ def raw_sqlite_rate(data: list[bytes], folder: Path) -> float:
     return rate
 
 
-def kubetrail(folder: Path, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "kubetrail", *args, "--data-dir", str(folder)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
 def http_rate(data: list[bytes], folder: Path, clients: int, batch: int, port: int) -> float:
-    key = kubetrail(folder, "intakes", "create", "bench")
-    env = {**os.environ, "KUBETRAIL_RETENTION_DAYS": "36500"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kubetrail",
-            "serve",
-            "--data-dir",
-            str(folder),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    key = cli(folder, "intakes", "create", "bench")
+    server = ServeProcess(folder, port, env={"KUBETRAIL_RETENTION_DAYS": "36500"}).start()
+    url = server.url
     try:
-        for _ in range(100):
-            try:
-                httpx.get(url + "/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         bodies = [b"[" + b",".join(data[i : i + batch]) + b"]" for i in range(0, len(data), batch)]
         headers = {"X-SEKOIAIO-INTAKE-KEY": key, "Content-Type": "application/json"}
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -114,8 +82,7 @@ def http_rate(data: list[bytes], folder: Path, clients: int, batch: int, port: i
             print(f"  {failed} posts failed")
         return rate
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 def main() -> None:

@@ -10,11 +10,8 @@ intake without HTTP: at a million events that saves minutes and measures the sam
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +22,7 @@ import httpx
 from bench.parse import corpus
 from kubetrail.ingest.pipeline import prepare
 from kubetrail.query import SqliteDialect, compile_query, parse_time
+from kubetrail.server.process import ServeProcess, cli
 from kubetrail.settings import load
 from kubetrail.store.open import open_events
 
@@ -88,52 +86,12 @@ def raw_sql(folder: Path, runs: int) -> dict[str, float]:
 
 
 def api(folder: Path, runs: int, port: int) -> dict[str, float]:
-    token = (
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "kubetrail",
-                "tokens",
-                "create",
-                "bench",
-                "--role",
-                "viewer",
-                "--data-dir",
-                str(folder),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kubetrail",
-            "serve",
-            "--data-dir",
-            str(folder),
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "KUBETRAIL_RETENTION_DAYS": "36500"},
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    token = cli(folder, "tokens", "create", "bench", "--role", "viewer")
+    server = ServeProcess(folder, port, env={"KUBETRAIL_RETENTION_DAYS": "36500"}).start()
     try:
         with httpx.Client(
-            base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}
+            base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {token}"}
         ) as client:
-            for _ in range(100):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
 
             def get(path: str, **params: str) -> None:
                 client.get(path, params={**SPAN, **params}).raise_for_status()
@@ -144,8 +102,7 @@ def api(folder: Path, runs: int, port: int) -> dict[str, float]:
                 "histogram": p50_ms(lambda: get("/api/v1/histogram", q="*", interval="1h"), runs),
             }
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 def main() -> None:

@@ -6,10 +6,7 @@ intake over HTTP exactly as an agent would send it.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from kubetrail.demo.generate import lines
+from kubetrail.server.process import ServeProcess, cli
 
 EXAMPLES = (
     ("exec into pods", "kubernetes.subresource:exec"),
@@ -27,12 +25,6 @@ EXAMPLES = (
     ("from outside the cluster", "NOT source.ip:10.*"),
     ("privileged pods", "kubernetes.spec.containers.securityContext.privileged:true"),
 )
-
-
-def _kubetrail(*args: str, data_dir: Path) -> str:
-    argv = [sys.executable, "-m", "kubetrail", *args, "--data-dir", str(data_dir)]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True)
-    return out.stdout.strip().splitlines()[-1]
 
 
 def _batches(minutes: int, seed: int, size: int) -> Iterator[list[bytes]]:
@@ -46,25 +38,14 @@ def _batches(minutes: int, seed: int, size: int) -> Iterator[list[bytes]]:
 def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) -> int:
     if data_dir.exists():
         shutil.rmtree(data_dir)  # a fresh store each time: the demo is reproducible
-    key = _kubetrail("intakes", "create", "demo-cluster", data_dir=data_dir)
-    token = _kubetrail("tokens", "create", "demo-analyst", "--role", "admin", data_dir=data_dir)
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kubetrail",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "KUBETRAIL_WORKERS": "1"},
-    )
+    key = cli(data_dir, "intakes", "create", "demo-cluster")
+    token = cli(data_dir, "tokens", "create", "demo-analyst", "--role", "admin")
+    server = ServeProcess(data_dir, port)
+    url = server.url
+    print(f"starting kubetrail serve on {url} ...", flush=True)
     try:
+        server.start()
         with httpx.Client(base_url=url, timeout=60) as client:
-            _wait_healthy(client, server)
             sent = 0
             started = time.monotonic()
             for batch in _batches(minutes, seed, 1000):
@@ -84,28 +65,14 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
             auth = {"Authorization": f"Bearer {token}"}
             alerts = client.get("/api/v1/alerts", headers=auth).json()["alerts"]
             _report(url, token, alerts, data_dir)
-        if keep_serving:
+        if keep_serving and server.proc is not None:
             print("serving until Ctrl-C ...")
-            server.wait()
+            server.proc.wait()
         return 0
     except KeyboardInterrupt:
         return 0
     finally:
-        server.terminate()
-        server.wait(20)
-
-
-def _wait_healthy(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
-    for _ in range(150):
-        if server.poll() is not None:
-            raise RuntimeError("kubetrail serve exited; see its output above")
-        try:
-            if client.get("/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("kubetrail serve did not become healthy")
+        server.stop()
 
 
 def _report(url: str, token: str, alerts: list[dict[str, object]], data_dir: Path) -> None:
