@@ -2,7 +2,10 @@
 
 A rule may name a field either way: the raw audit path SigmaHQ uses (`objectRef.resource`,
 `requestObject.spec.containers.securityContext.privileged`) or the ECS name
-(`kubernetes.resource`). The raw event is tried first, then the document. A path that runs
+(`kubernetes.resource`). Which one is decided once per field name, by its first key: a key of
+the audit Event is read from the raw event, any other from the document (so a sender cannot
+shadow a normalized field with a key of its own); `user`, which both have, is read from the
+raw event and then, when absent there, from the document. A path that runs
 through a list looks at every element, so a field has a *list* of values; a rule matches when
 any of them does. A key that itself contains dots (`authorization.k8s.io/decision`) is matched
 whole.
@@ -103,17 +106,72 @@ def _walk(node: Any, parts: tuple[str, ...], at: int, out: Values) -> None:
             return
 
 
+# The top-level keys of an audit.k8s.io/v1 Event, and those the ECS document shares with it
+RAW_KEYS: Final = frozenset(
+    {
+        "kind",
+        "apiVersion",
+        "level",
+        "auditID",
+        "stage",
+        "requestURI",
+        "verb",
+        "user",
+        "impersonatedUser",
+        "sourceIPs",
+        "userAgent",
+        "objectRef",
+        "responseStatus",
+        "requestObject",
+        "responseObject",
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "annotations",
+    }
+)
+SHARED_KEYS: Final = frozenset({"user"})
+
+Reader = Callable[[dict[str, Any]], Values]
+
+
+def _reader(parts: tuple[str, ...]) -> Reader:
+    """`_walk` from a root dict, with the usual case (nested dicts down to one value) inlined."""
+    size = len(parts)
+
+    def read(root: dict[str, Any]) -> Values:
+        node: Any = root
+        for at, part in enumerate(parts):
+            if not isinstance(node, dict):
+                out: Values = []
+                _walk(node, parts, at, out)
+                return out
+            child = node.get(part, _MISSING)
+            if child is _MISSING:
+                if at + 1 == size:
+                    return []
+                out = []
+                _walk(node, parts, at, out)  # a key that contains dots
+                return out
+            node = child
+        if node is None:
+            return []
+        if isinstance(node, list | dict):
+            out = []
+            _walk(node, parts, size, out)
+            return out
+        return [node]
+
+    return read
+
+
 def _path_resolver(field: str) -> Resolver:
     parts = tuple(field.split("."))
-
-    def resolve(event: Event) -> Values:
-        out: Values = []
-        _walk(event.raw, parts, 0, out)
-        if not out:
-            _walk(event.doc, parts, 0, out)
-        return out
-
-    return resolve
+    read = _reader(parts)
+    if parts[0] in SHARED_KEYS:
+        return lambda event: read(event.raw) or read(event.doc)
+    if parts[0] in RAW_KEYS:
+        return lambda event: read(event.raw)
+    return lambda event: read(event.doc)
 
 
 def _exec_command(event: Event) -> Values:
