@@ -5,14 +5,15 @@
         ...                                            # -> AlertStore.upsert(match, window)
     engine.flush()                                     # at the end of a finite input
 
-Rules are indexed by the verbs and resources their conditions require, so an event is only
-tried against the rules that name its verb and resource (or name none): the cost grows with
-the rules that could match, not with the size of the pack. One audit ID alerts once per rule
+Rules are indexed by the verbs, resources and subresources their conditions require, so an
+event is only tried against the rules that name its verb, resource and subresource (or name
+none): the cost grows with the rules that could match, not with the size of the pack. One audit ID alerts once per rule
 (exec and attach are logged at ResponseStarted and at ResponseComplete).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,7 @@ from kubetrail.detect.rules import CompiledRule, RuleSet
 DEDUPE_SIZE: Final = 200_000  # (rule, auditID) pairs remembered: far more than one window
 HISTORY_SIZE: Final = 100_000  # first-seen tuples remembered per rule
 ANY: Final = "*"
+Key = tuple[str, str, str]  # verb, resource, subresource: lower case, "" when absent
 
 
 class FirstSeen:
@@ -49,13 +51,17 @@ class Engine:
     def __init__(self, ruleset: RuleSet, dedupe_size: int = DEDUPE_SIZE) -> None:
         self.ruleset = ruleset
         self.rules = ruleset.rules
-        self._index: dict[tuple[str, str], list[CompiledRule]] = {}
+        self._index: dict[Key, list[CompiledRule]] = {}
         for rule in self.rules:
-            for verb in rule.verbs if rule.verbs is not None else (ANY,):
-                for resource in rule.resources if rule.resources is not None else (ANY,):
-                    self._index.setdefault((verb, resource), []).append(rule)
+            for key in itertools.product(
+                *(
+                    (ANY,) if b is None else b
+                    for b in (rule.verbs, rule.resources, rule.subresources)
+                )
+            ):
+                self._index.setdefault(key, []).append(rule)
         self._order = {id(rule): n for n, rule in enumerate(self.rules)}
-        self._candidates: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
+        self._candidates: dict[Key, tuple[CompiledRule, ...]] = {}
         self._dedupe: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._dedupe_size = dedupe_size
         self._first_seen = {
@@ -77,15 +83,17 @@ class Engine:
         """The built-in pack plus `rules`; invalid rules are reported in `.ruleset.problems`."""
         return cls(load(rules, lists, builtin))
 
-    def candidates(self, verb: str, resource: str) -> tuple[CompiledRule, ...]:
-        """The rules an event with this verb and resource can match, in load order."""
-        key = (verb, resource)
+    def candidates(
+        self, verb: str, resource: str, subresource: str = ""
+    ) -> tuple[CompiledRule, ...]:
+        """The rules an event with this verb, resource and subresource can match, in load order."""
+        key = (verb, resource, subresource)
         found = self._candidates.get(key)
         if found is None:
             index = self._index
             pool = {
                 id(r): r
-                for k in ((verb, resource), (verb, ANY), (ANY, resource), (ANY, ANY))
+                for k in itertools.product((verb, ANY), (resource, ANY), (subresource, ANY))
                 for r in index.get(k, ())
             }
             found = tuple(sorted(pool.values(), key=lambda r: self._order[id(r)]))
@@ -98,10 +106,13 @@ class Engine:
         """The detections `raw` (a decoded audit event) with `doc` (its ECS document) fires."""
         verb = raw.get("verb")
         ref = raw.get("objectRef")
-        resource = ref.get("resource") if isinstance(ref, dict) else None
+        resource = subresource = None
+        if isinstance(ref, dict):
+            resource, subresource = ref.get("resource"), ref.get("subresource")
         rules = self.candidates(
             verb.lower() if isinstance(verb, str) else "",
             resource.lower() if isinstance(resource, str) else "",
+            subresource.lower() if isinstance(subresource, str) else "",
         )
         if not rules:
             return []

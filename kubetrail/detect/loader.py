@@ -41,6 +41,7 @@ BUILTIN_RULES: Final = Path(__file__).parent / "rules"
 BUILTIN_LISTS: Final = Path(__file__).parent / "lists"
 VERB_FIELDS: Final = frozenset({"verb", "event.action"})
 RESOURCE_FIELDS: Final = frozenset({"objectRef.resource", "kubernetes.resource"})
+SUBRESOURCE_FIELDS: Final = frozenset({"objectRef.subresource", "kubernetes.subresource"})
 SUPPORTED_CORRELATIONS: Final = frozenset(
     {"event_count", "value_count", "temporal", "temporal_ordered"}
 )
@@ -284,7 +285,8 @@ def _compile_rule(
         predicate = lambda event: first(event) or any(p(event) for p in rest)  # noqa: E731
     verbs = _bound(trees, VERB_FIELDS)
     resources = _bound(trees, RESOURCE_FIELDS)
-    return CompiledRule(info, predicate, verbs, resources, new_value)
+    subresources = _bound(trees, SUBRESOURCE_FIELDS)
+    return CompiledRule(info, predicate, verbs, resources, new_value, subresources=subresources)
 
 
 def _bound(trees: list[Node], fields: frozenset[str]) -> frozenset[str] | None:

@@ -52,6 +52,7 @@ class CompiledRule:
     resources: frozenset[str] | None
     new_value: NewValue | None = None
     generate: bool = True  # False when it only feeds a correlation
+    subresources: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
