@@ -7,8 +7,9 @@
 
 Rules are indexed by the verbs, resources and subresources their conditions require, so an
 event is only tried against the rules that name its verb, resource and subresource (or name
-none): the cost grows with the rules that could match, not with the size of the pack. One audit ID alerts once per rule
-(exec and attach are logged at ResponseStarted and at ResponseComplete).
+none): the cost grows with the rules that could match, not with the size of the pack. One
+audit ID alerts once per rule (exec and attach are logged at ResponseStarted and at
+ResponseComplete).
 """
 
 from __future__ import annotations
@@ -53,12 +54,10 @@ class Engine:
         self.rules = ruleset.rules
         self._index: dict[Key, list[CompiledRule]] = {}
         for rule in self.rules:
-            for key in itertools.product(
-                *(
-                    (ANY,) if b is None else b
-                    for b in (rule.verbs, rule.resources, rule.subresources)
-                )
-            ):
+            verbs, resources, subresources = (
+                (ANY,) if b is None else b for b in (rule.verbs, rule.resources, rule.subresources)
+            )
+            for key in itertools.product(verbs, resources, subresources):
                 self._index.setdefault(key, []).append(rule)
         self._order = {id(rule): n for n, rule in enumerate(self.rules)}
         self._candidates: dict[Key, tuple[CompiledRule, ...]] = {}

@@ -72,15 +72,24 @@ _RE_FLAGS: Final = {
 }
 
 
+_SHAPES: Final[dict[tuple[Any, ...], str]] = {
+    ("s",): "=",
+    ("s", _STAR): "^",
+    (_STAR, "s"): "$",
+    (_STAR, "s", _STAR): "~",
+}
+
+
 class Unsupported(DetectError):
     """A rule uses something the matcher cannot evaluate on audit events."""
 
 
 def compile_condition(node: Node, lists: NamedLists) -> Predicate:
     """The predicate of a parsed condition tree."""
-    if isinstance(node, ConditionAND | ConditionOR):
-        preds = tuple(compile_condition(arg, lists) for arg in node.args)
-        return _and(preds) if isinstance(node, ConditionAND) else _or(preds)
+    if isinstance(node, ConditionAND):
+        return _and(tuple(compile_condition(arg, lists) for arg in node.args))
+    if isinstance(node, ConditionOR):
+        return _or(_or_args(node.args, lists))
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0], lists)
         return lambda event: not inner(event)
@@ -91,18 +100,59 @@ def compile_condition(node: Node, lists: NamedLists) -> Predicate:
     raise Unsupported(f"cannot evaluate condition element {type(node).__name__}")
 
 
+def _or_args(args: list[Any], lists: NamedLists) -> tuple[Predicate, ...]:
+    """The alternatives of an OR, those on one field merged: the field is read once."""
+    by_field: dict[str, list[SigmaType]] = {}
+    order: list[str | Any] = []
+    for arg in args:
+        if isinstance(arg, ConditionFieldEqualsValueExpression) and not isinstance(
+            arg.value, SigmaNull | SigmaExists | SigmaFieldReference
+        ):
+            if arg.field not in by_field:
+                by_field[arg.field] = []
+                order.append(arg.field)
+            by_field[arg.field].append(arg.value)
+        else:
+            order.append(arg)
+    out: list[Predicate] = []
+    for item in order:
+        if isinstance(item, str):
+            out.append(_values_predicate(item, value_tests(by_field[item], lists)))
+        else:
+            out.append(compile_condition(item, lists))
+    return tuple(out)
+
+
 def _and(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
     if len(preds) == 2:
         a, b = preds
         return lambda event: a(event) and b(event)
-    return lambda event: all(p(event) for p in preds)
+
+    def every(event: Event) -> bool:
+        for pred in preds:  # noqa: SIM110 - a loop is faster than all() here
+            if not pred(event):
+                return False
+        return True
+
+    return every
 
 
 def _or(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
     if len(preds) == 2:
         a, b = preds
         return lambda event: a(event) or b(event)
-    return lambda event: any(p(event) for p in preds)
+
+    def some(event: Event) -> bool:
+        for pred in preds:  # noqa: SIM110 - a loop is faster than any() here
+            if pred(event):
+                return True
+        return False
+
+    return some
 
 
 def field_predicate(field: str, value: SigmaType, lists: NamedLists) -> Predicate:
@@ -119,8 +169,10 @@ def field_predicate(field: str, value: SigmaType, lists: NamedLists) -> Predicat
             return any(_folded(v) in mine for v in event.values(other))
 
         return same
-    test = value_test(value, lists)
+    return _values_predicate(field, value_test(value, lists))
 
+
+def _values_predicate(field: str, test: ValueTest) -> Predicate:
     def matches(event: Event) -> bool:
         for item in event.values(field):  # noqa: SIM110 - a loop is faster than any() here
             if test(item):
@@ -152,12 +204,13 @@ def keyword_predicate(value: SigmaType, lists: NamedLists) -> Predicate:
 def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
     """The test one event value must pass to match `value`."""
     if isinstance(value, SigmaExpansion):
-        return _any_of([value_test(v, lists) for v in value.values])
+        return value_tests(value.values, lists)
     if isinstance(value, SigmaString):
-        cased = isinstance(value, SigmaCasedString)
         if value.contains_placeholder():
-            return _any_of([string_test(s, cased) for s in _expand(value, lists)])
-        return string_test(value, cased)
+            cased = isinstance(value, SigmaCasedString)
+            expanded = _expand(value, lists)
+            return value_tests([_recased(s, cased) for s in expanded], lists)
+        return string_test(value, isinstance(value, SigmaCasedString))
     if isinstance(value, SigmaRegularExpression):
         flags = 0
         for flag in value.flags:
@@ -185,7 +238,106 @@ def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
 def _any_of(tests: list[ValueTest]) -> ValueTest:
     if len(tests) == 1:
         return tests[0]
-    return lambda v: any(t(v) for t in tests)
+
+    def some(v: Any) -> bool:
+        for test in tests:  # noqa: SIM110 - a loop is faster than any() here
+            if test(v):
+                return True
+        return False
+
+    return some
+
+
+def _recased(value: SigmaString, cased: bool) -> SigmaString:
+    if not cased:
+        return value
+    out = SigmaCasedString()
+    out.s = value.s
+    return out
+
+
+def value_tests(values: list[SigmaType], lists: NamedLists) -> ValueTest:
+    """One test passing when a value matches any of `values`.
+
+    The usual alternatives (case-insensitive equality, prefix, suffix, substring) are merged:
+    the value is lowered once and looked up in a set, or passed to one startswith/endswith.
+    """
+    flat: list[SigmaType] = []
+    for value in values:
+        if isinstance(value, SigmaExpansion):
+            flat.extend(value.values)
+        elif isinstance(value, SigmaString) and value.contains_placeholder():
+            flat.extend(
+                _recased(s, isinstance(value, SigmaCasedString)) for s in _expand(value, lists)
+            )
+        else:
+            flat.append(value)
+    if len(flat) == 1:
+        return value_test(flat[0], lists)
+    equal: set[str] = set()
+    prefixes: list[str] = []
+    suffixes: list[str] = []
+    inner: list[str] = []
+    numbers: set[int | float] = set()
+    others: list[ValueTest] = []
+    for value in flat:
+        shape = _shape(value)
+        if shape is None:
+            if isinstance(value, SigmaNumber) and not isinstance(value.number, bool):
+                numbers.add(value.number)
+            else:
+                others.append(value_test(value, lists))
+            continue
+        kind, key = shape
+        {"=": equal.add, "^": prefixes.append, "$": suffixes.append, "~": inner.append}[kind](key)
+    return _merged(
+        frozenset(equal), tuple(prefixes), tuple(suffixes), tuple(inner), numbers, others
+    )
+
+
+def _shape(value: SigmaType) -> tuple[str, str] | None:
+    """How a case-insensitive string compares: (=, ^, $ or ~, lowered key), else None."""
+    if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
+        return None
+    parts = list(value.s)
+    shape = tuple(p if not isinstance(p, str) else "s" for p in parts)
+    key = "".join(p for p in parts if isinstance(p, str)).lower()
+    kind = _SHAPES.get(shape)
+    return (kind, key) if kind else None
+
+
+def _merged(
+    equal: frozenset[str],
+    prefixes: tuple[str, ...],
+    suffixes: tuple[str, ...],
+    inner: tuple[str, ...],
+    numbers: set[int | float],
+    others: list[ValueTest],
+) -> ValueTest:
+    # a value that is not a scalar has no text: it contains "" only (as the single tests say)
+    none_matches = "" in inner
+    rest = _any_of(others) if others else None
+
+    def test(v: Any) -> bool:
+        t = v.lower() if isinstance(v, str) else _folded(v)
+        if t is None:
+            if none_matches:
+                return True
+        elif (
+            t in equal
+            or (prefixes and t.startswith(prefixes))
+            or (suffixes and t.endswith(suffixes))
+        ):
+            return True
+        else:
+            for key in inner:
+                if key in t:
+                    return True
+        if numbers and _number(v) in numbers:
+            return True
+        return rest is not None and rest(v)
+
+    return test
 
 
 def _expand(value: SigmaString, lists: NamedLists) -> list[SigmaString]:
@@ -331,4 +483,6 @@ def required_values(node: Node, fields: frozenset[str]) -> frozenset[str] | None
             and all(isinstance(p, str) for p in value.s)
         ):
             return frozenset({"".join(str(p) for p in value.s).lower()})
+        if isinstance(value, SigmaNull):
+            return frozenset({""})  # absent: an event without it is keyed ""
     return None
