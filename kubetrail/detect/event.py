@@ -25,6 +25,7 @@ Values = list[Any]
 Resolver = Callable[["Event"], Values]
 
 _MISSING: Final[Any] = object()
+_CONTAINERS: Final = (list, dict)  # a tuple: isinstance with `list | dict` is slower
 
 
 class Event:
@@ -135,8 +136,10 @@ Reader = Callable[[dict[str, Any]], Values]
 
 
 def _reader(parts: tuple[str, ...]) -> Reader:
-    """`_walk` from a root dict, with the usual case (nested dicts down to one value) inlined."""
+    """`_walk` from a root dict, with the usual cases (nested dicts down to one value or a
+    list of values, an annotation key with dots) inlined."""
     size = len(parts)
+    rests = tuple(".".join(parts[at:]) for at in range(size))
 
     def read(root: dict[str, Any]) -> Values:
         node: Any = root
@@ -149,16 +152,22 @@ def _reader(parts: tuple[str, ...]) -> Reader:
             if child is _MISSING:
                 if at + 1 == size:
                     return []
-                out = []
-                _walk(node, parts, at, out)  # a key that contains dots
-                return out
+                # a key that contains dots: `_walk` tries the longest join first
+                child = node.get(rests[at], _MISSING)
+                if child is _MISSING and at + 2 == size:
+                    return []  # that was the only join there is
+                if child is _MISSING or isinstance(child, _CONTAINERS):
+                    out = []
+                    _walk(node, parts, at, out)
+                    return out
+                return [] if child is None else [child]
             node = child
         if node is None:
             return []
-        if isinstance(node, list | dict):
-            out = []
-            _walk(node, parts, size, out)
-            return out
+        if isinstance(node, list):
+            return [v for v in node if v is not None]
+        if isinstance(node, dict):
+            return [v for v in node.values() if v is not None]
         return [node]
 
     return read

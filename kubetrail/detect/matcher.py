@@ -65,6 +65,7 @@ Node = (
 )
 
 _STAR: Final = SpecialChars.WILDCARD_MULTI
+_NUMERIC: Final = (int, float)  # a tuple: isinstance with `int | float` is slower
 _RE_FLAGS: Final = {
     SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
     SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
@@ -218,9 +219,9 @@ def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
         patterns = [str(value.regexp)]
         if value.regexp.contains_placeholder():
             patterns = [str(s) for s in _expand(value.regexp, lists)]
-        return _any_of([_regex_test(re.compile(p, flags)) for p in patterns])
+        return _memo(_any_of([_regex_test(re.compile(p, flags)) for p in patterns]))
     if isinstance(value, SigmaCIDRExpression):
-        return _cidr_test(value.network)
+        return _memo(_cidr_test(value.network))
     if isinstance(value, SigmaTimestampPart):
         raise Unsupported("timestamp-part modifiers (minute, hour, ...) are not supported")
     if isinstance(value, SigmaBool):
@@ -337,7 +338,32 @@ def _merged(
             return True
         return rest is not None and rest(v)
 
-    return test
+    return _memo(test)
+
+
+MEMO_SIZE: Final = 4096  # answers remembered per test; cleared when full
+MEMO_TEXT: Final = 512  # longer strings (URIs, commands) rarely repeat: not remembered
+
+
+def _memo(test: ValueTest) -> ValueTest:
+    """`test`, remembering its answer per string value.
+
+    Worth it for the costly tests (regexes, networks, lists of patterns): user agents,
+    usernames and addresses repeat across thousands of events.
+    """
+    seen: dict[str, bool] = {}
+
+    def remembered(v: Any) -> bool:
+        if type(v) is not str or len(v) > MEMO_TEXT:
+            return test(v)
+        found = seen.get(v)
+        if found is None:
+            if len(seen) >= MEMO_SIZE:
+                seen.clear()
+            found = seen[v] = test(v)
+        return found
+
+    return remembered
 
 
 def _expand(value: SigmaString, lists: NamedLists) -> list[SigmaString]:
@@ -359,7 +385,7 @@ def _text(v: Any) -> str | None:
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int | float):
+    if isinstance(v, _NUMERIC):
         return str(v)
     return None
 
@@ -391,7 +417,7 @@ def string_test(value: SigmaString, cased: bool) -> ValueTest:
     pattern = re.compile(
         str(value.to_regex().regexp), re.DOTALL if cased else re.DOTALL | re.IGNORECASE
     )
-    return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+    return _memo(lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None)
 
 
 def _fold(v: Any, cased: bool) -> str | None:
@@ -431,7 +457,7 @@ def _cidr_test(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ValueT
 def _number(v: Any) -> int | float | None:
     if isinstance(v, bool):
         return None
-    if isinstance(v, int | float):
+    if isinstance(v, _NUMERIC):
         return v
     if isinstance(v, str):
         try:

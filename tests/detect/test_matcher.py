@@ -151,6 +151,7 @@ def test_prefilter_keys_on_subresource(engine_factory: Callable[[], Engine]) -> 
 
 # Alternatives of every shape the matcher merges (and some it does not), against values of
 # every JSON type: the merged test must answer as the alternatives tried one by one.
+# 403/"403"/403.0 and True/"true"/1 hash alike or compare alike: the memo must not mix them.
 ALTERNATIVES: list[Any] = [
     "Exec",
     "system:*",
@@ -160,6 +161,7 @@ ALTERNATIVES: list[Any] = [
     403,
     2.5,
     True,
+    "10.0.0.0/8",
 ]
 EVENT_VALUES: list[Any] = [
     "exec",
@@ -173,6 +175,8 @@ EVENT_VALUES: list[Any] = [
     "403",
     403,
     403.0,
+    1,
+    "1",
     "2.5",
     2.5,
     True,
@@ -181,12 +185,14 @@ EVENT_VALUES: list[Any] = [
     None,
     "",
     {"a": 1},
+    "10.1.2.3",
+    "192.168.0.1",
 ]
 
 
 @pytest.mark.parametrize("count", range(1, len(ALTERNATIVES) + 1))
 def test_merged_alternatives_answer_like_each_alone(count: int) -> None:
-    from sigma.types import SigmaBool, SigmaNumber, SigmaString, SigmaType
+    from sigma.types import SigmaBool, SigmaCIDRExpression, SigmaNumber, SigmaString, SigmaType
 
     from kubetrail.detect.lists import NamedLists
     from kubetrail.detect.matcher import value_test, value_tests
@@ -194,10 +200,12 @@ def test_merged_alternatives_answer_like_each_alone(count: int) -> None:
     def sigma(value: Any) -> SigmaType:
         if isinstance(value, bool):
             return SigmaBool(value)
+        if isinstance(value, str) and value.endswith("/8"):
+            return SigmaCIDRExpression(value)
         return SigmaNumber(value) if isinstance(value, int | float) else SigmaString(value)
 
     alternatives = [sigma(v) for v in ALTERNATIVES[:count]]
     merged = value_tests(alternatives, NamedLists())
     alone = [value_test(a, NamedLists()) for a in alternatives]
-    for value in EVENT_VALUES:
+    for value in EVENT_VALUES * 2:  # twice: the second answer comes from the memo
         assert merged(value) is any(t(value) for t in alone), value
