@@ -31,21 +31,20 @@ _CONTAINERS: Final = (list, dict)  # a tuple: isinstance with `list | dict` is s
 class Event:
     """One audit event seen through both spellings; values are computed once per field."""
 
-    __slots__ = ("_cache", "_time", "doc", "event_id", "raw")
+    __slots__ = ("_time", "cache", "doc", "event_id", "raw")
 
     def __init__(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> None:
         self.raw = raw
         self.doc = doc
         self.event_id = event_id
-        self._cache: dict[str, Values] = {}
+        self.cache: dict[str, Values] = {}  # field -> values; the matcher fills it too
         self._time: float | None = None
 
     def values(self, field: str) -> Values:
         """Every value of `field` (flattened through lists); empty when it is absent."""
-        found = self._cache.get(field)
+        found = self.cache.get(field)
         if found is None:
-            found = resolver(field)(self)
-            self._cache[field] = found
+            found = self.cache[field] = resolver(field)(self)
         return found
 
     def first(self, field: str) -> Any:
@@ -132,17 +131,15 @@ RAW_KEYS: Final = frozenset(
 )
 SHARED_KEYS: Final = frozenset({"user"})
 
-Reader = Callable[[dict[str, Any]], Values]
 
-
-def _reader(parts: tuple[str, ...]) -> Reader:
-    """`_walk` from a root dict, with the usual cases (nested dicts down to one value or a
-    list of values, an annotation key with dots) inlined."""
+def _reader(parts: tuple[str, ...], from_raw: bool) -> Resolver:
+    """`_walk` from the raw event or the document, with the usual cases (nested dicts down to
+    one value or a list of values, an annotation key with dots) inlined."""
     size = len(parts)
     rests = tuple(".".join(parts[at:]) for at in range(size))
 
-    def read(root: dict[str, Any]) -> Values:
-        node: Any = root
+    def read(event: Event) -> Values:
+        node: Any = event.raw if from_raw else event.doc
         for at, part in enumerate(parts):
             if not isinstance(node, dict):
                 out: Values = []
@@ -175,12 +172,10 @@ def _reader(parts: tuple[str, ...]) -> Reader:
 
 def _path_resolver(field: str) -> Resolver:
     parts = tuple(field.split("."))
-    read = _reader(parts)
     if parts[0] in SHARED_KEYS:
-        return lambda event: read(event.raw) or read(event.doc)
-    if parts[0] in RAW_KEYS:
-        return lambda event: read(event.raw)
-    return lambda event: read(event.doc)
+        raw, doc = _reader(parts, True), _reader(parts, False)
+        return lambda event: raw(event) or doc(event)
+    return _reader(parts, parts[0] in RAW_KEYS)
 
 
 def _exec_command(event: Event) -> Values:

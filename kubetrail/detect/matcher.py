@@ -51,7 +51,7 @@ from sigma.types import (
 )
 
 from kubetrail.detect.errors import DetectError
-from kubetrail.detect.event import Event
+from kubetrail.detect.event import Event, resolver
 from kubetrail.detect.lists import NamedLists
 
 Predicate = Callable[[Event], bool]
@@ -174,8 +174,15 @@ def field_predicate(field: str, value: SigmaType, lists: NamedLists) -> Predicat
 
 
 def _values_predicate(field: str, test: ValueTest) -> Predicate:
+    read = resolver(field)
+
     def matches(event: Event) -> bool:
-        for item in event.values(field):  # noqa: SIM110 - a loop is faster than any() here
+        # Event.values inlined: this runs for every leaf of every rule tried
+        cache = event.cache
+        found = cache.get(field)
+        if found is None:
+            found = cache[field] = read(event)
+        for item in found:  # noqa: SIM110 - a loop is faster than any() here
             if test(item):
                 return True
         return False
@@ -318,6 +325,8 @@ def _merged(
     # a value that is not a scalar has no text: it contains "" only (as the single tests say)
     none_matches = "" in inner
     rest = _any_of(others) if others else None
+    if not (equal or prefixes or suffixes or inner) and rest is None:
+        return lambda v: _number(v) in numbers  # a status code among several: no text needed
 
     def test(v: Any) -> bool:
         t = v.lower() if isinstance(v, str) else _folded(v)
