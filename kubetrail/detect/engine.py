@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from kubetrail.detect.correlate import Correlator
 from kubetrail.detect.event import Event
+from kubetrail.detect.gates import Gates
 from kubetrail.detect.loader import load
 from kubetrail.detect.match import Entity, Match
 from kubetrail.detect.rules import CompiledRule, RuleSet
@@ -48,6 +49,16 @@ class FirstSeen:
         return last is None or now - last > self.history
 
 
+class _Plan:
+    """The candidates of one (verb, resource, subresource): gates, and the rules without one."""
+
+    __slots__ = ("gates", "ungated")
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self.gates = Gates([r.gate for r in rules])
+        self.ungated = [r for r in rules if r.gate is None]
+
+
 class Engine:
     def __init__(self, ruleset: RuleSet, dedupe_size: int = DEDUPE_SIZE) -> None:
         self.ruleset = ruleset
@@ -61,6 +72,7 @@ class Engine:
                 self._index.setdefault(key, []).append(rule)
         self._order = {id(rule): n for n, rule in enumerate(self.rules)}
         self._candidates: dict[Key, tuple[CompiledRule, ...]] = {}
+        self._plans: dict[Key, _Plan] = {}
         self._dedupe: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._dedupe_size = dedupe_size
         self._first_seen = {
@@ -98,7 +110,9 @@ class Engine:
             found = tuple(sorted(pool.values(), key=lambda r: self._order[id(r)]))
             if len(self._candidates) > 4096:  # bounded: verbs and resources come from senders
                 self._candidates.clear()
+                self._plans.clear()
             self._candidates[key] = found
+            self._plans[key] = _Plan(found)
         return found
 
     def process(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Match]:
@@ -108,16 +122,22 @@ class Engine:
         resource = subresource = None
         if isinstance(ref, dict):
             resource, subresource = ref.get("resource"), ref.get("subresource")
-        rules = self.candidates(
+        key = (
             verb.lower() if isinstance(verb, str) else "",
             resource.lower() if isinstance(resource, str) else "",
             subresource.lower() if isinstance(subresource, str) else "",
         )
+        rules = self.candidates(*key)
         if not rules:
             return []
         event = Event(raw, doc, event_id)
+        plan = self._plans[key]
+        opened = plan.gates.opened(event)
+        tried = (
+            [rules[n] for n in sorted(opened.union(plan.gates.ungated))] if opened else plan.ungated
+        )
         out: list[Match] = []
-        for rule in rules:
+        for rule in tried:
             if rule.predicate(event):
                 out.extend(self._matched(rule, event))
         return out

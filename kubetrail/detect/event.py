@@ -137,6 +137,18 @@ def _reader(parts: tuple[str, ...], from_raw: bool) -> Resolver:
     one value or a list of values, an annotation key with dots) inlined."""
     size = len(parts)
     rests = tuple(".".join(parts[at:]) for at in range(size))
+    if size == 1:
+        key = parts[0]
+
+        def read_key(event: Event) -> Values:
+            node = (event.raw if from_raw else event.doc).get(key)
+            if node is None:
+                return []
+            if isinstance(node, _CONTAINERS):
+                return _leaf(node)
+            return [node]
+
+        return read_key
 
     def read(event: Event) -> Values:
         node: Any = event.raw if from_raw else event.doc
@@ -161,13 +173,17 @@ def _reader(parts: tuple[str, ...], from_raw: bool) -> Resolver:
             node = child
         if node is None:
             return []
-        if isinstance(node, list):
-            return [v for v in node if v is not None]
-        if isinstance(node, dict):
-            return [v for v in node.values() if v is not None]
+        if isinstance(node, _CONTAINERS):
+            return _leaf(node)
         return [node]
 
     return read
+
+
+def _leaf(node: list[Any] | dict[str, Any]) -> Values:
+    """The values at the end of a path: a list's or a map's, as `_walk` gives them."""
+    items = node if isinstance(node, list) else node.values()
+    return [v for v in items if v is not None]
 
 
 def _path_resolver(field: str) -> Resolver:

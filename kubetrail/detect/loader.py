@@ -25,6 +25,7 @@ from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from kubetrail.detect.errors import DetectError, Problem
+from kubetrail.detect.gates import choose_gate
 from kubetrail.detect.lists import NamedLists, load_lists
 from kubetrail.detect.locate import DocumentLines, document_lines
 from kubetrail.detect.matcher import Node, compile_condition, required_values
@@ -286,7 +287,15 @@ def _compile_rule(
     verbs = _bound(trees, VERB_FIELDS)
     resources = _bound(trees, RESOURCE_FIELDS)
     subresources = _bound(trees, SUBRESOURCE_FIELDS)
-    return CompiledRule(info, predicate, verbs, resources, new_value, subresources=subresources)
+    return CompiledRule(
+        info,
+        predicate,
+        verbs,
+        resources,
+        new_value,
+        subresources=subresources,
+        gate=choose_gate(trees, ruleset.lists, VERB_FIELDS | RESOURCE_FIELDS | SUBRESOURCE_FIELDS),
+    )
 
 
 def _bound(trees: list[Node], fields: frozenset[str]) -> frozenset[str] | None:

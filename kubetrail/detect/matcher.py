@@ -166,8 +166,8 @@ def field_predicate(field: str, value: SigmaType, lists: NamedLists) -> Predicat
         other = value.field
 
         def same(event: Event) -> bool:
-            mine = {_folded(v) for v in event.values(field)}
-            return any(_folded(v) in mine for v in event.values(other))
+            mine = {folded(v) for v in event.values(field)}
+            return any(folded(v) in mine for v in event.values(other))
 
         return same
     return _values_predicate(field, value_test(value, lists))
@@ -216,7 +216,7 @@ def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
     if isinstance(value, SigmaString):
         if value.contains_placeholder():
             cased = isinstance(value, SigmaCasedString)
-            expanded = _expand(value, lists)
+            expanded = expand(value, lists)
             return value_tests([_recased(s, cased) for s in expanded], lists)
         return string_test(value, isinstance(value, SigmaCasedString))
     if isinstance(value, SigmaRegularExpression):
@@ -225,7 +225,7 @@ def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
             flags |= _RE_FLAGS[flag]
         patterns = [str(value.regexp)]
         if value.regexp.contains_placeholder():
-            patterns = [str(s) for s in _expand(value.regexp, lists)]
+            patterns = [str(s) for s in expand(value.regexp, lists)]
         return _memo(_any_of([_regex_test(re.compile(p, flags)) for p in patterns]))
     if isinstance(value, SigmaCIDRExpression):
         return _memo(_cidr_test(value.network))
@@ -237,7 +237,7 @@ def value_test(value: SigmaType, lists: NamedLists) -> ValueTest:
         return lambda v: v is wanted or (isinstance(v, str) and v.lower() == text)
     if isinstance(value, SigmaNumber):
         number = value.number
-        return lambda v: _number(v) == number
+        return lambda v: as_number(v) == number
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value.op, value.number.number)
     raise Unsupported(f"values of type {type(value).__name__} are not supported")
@@ -276,7 +276,7 @@ def value_tests(values: list[SigmaType], lists: NamedLists) -> ValueTest:
             flat.extend(value.values)
         elif isinstance(value, SigmaString) and value.contains_placeholder():
             flat.extend(
-                _recased(s, isinstance(value, SigmaCasedString)) for s in _expand(value, lists)
+                _recased(s, isinstance(value, SigmaCasedString)) for s in expand(value, lists)
             )
         else:
             flat.append(value)
@@ -326,10 +326,10 @@ def _merged(
     none_matches = "" in inner
     rest = _any_of(others) if others else None
     if not (equal or prefixes or suffixes or inner) and rest is None:
-        return lambda v: _number(v) in numbers  # a status code among several: no text needed
+        return lambda v: as_number(v) in numbers  # a status code among several: no text needed
 
     def test(v: Any) -> bool:
-        t = v.lower() if isinstance(v, str) else _folded(v)
+        t = v.lower() if isinstance(v, str) else folded(v)
         if t is None:
             if none_matches:
                 return True
@@ -343,7 +343,7 @@ def _merged(
             for key in inner:
                 if key in t:
                     return True
-        if numbers and _number(v) in numbers:
+        if numbers and as_number(v) in numbers:
             return True
         return rest is not None and rest(v)
 
@@ -375,7 +375,7 @@ def _memo(test: ValueTest) -> ValueTest:
     return remembered
 
 
-def _expand(value: SigmaString, lists: NamedLists) -> list[SigmaString]:
+def expand(value: SigmaString, lists: NamedLists) -> list[SigmaString]:
     def entries(placeholder: Placeholder) -> Iterator[SigmaString]:
         found = lists.get(placeholder.name)
         if found is None:
@@ -399,7 +399,7 @@ def _text(v: Any) -> str | None:
     return None
 
 
-def _folded(v: Any) -> str | None:
+def folded(v: Any) -> str | None:
     text = _text(v)
     return text.lower() if text is not None else None
 
@@ -413,7 +413,7 @@ def string_test(value: SigmaString, cased: bool) -> ValueTest:
     if not specials:
         if cased:
             return lambda v: _text(v) == key
-        return lambda v: (v.lower() == key) if isinstance(v, str) else _folded(v) == key
+        return lambda v: (v.lower() == key) if isinstance(v, str) else folded(v) == key
     shape = tuple(p if not isinstance(p, str) else "s" for p in parts)
     if shape == (_STAR, "s", _STAR):
         return _contains(key, cased)
@@ -430,13 +430,13 @@ def string_test(value: SigmaString, cased: bool) -> ValueTest:
 
 
 def _fold(v: Any, cased: bool) -> str | None:
-    return _text(v) if cased else _folded(v)
+    return _text(v) if cased else folded(v)
 
 
 def _contains(key: str, cased: bool) -> ValueTest:
     if cased:
         return lambda v: (t := _text(v)) is not None and key in t
-    return lambda v: (key in v.lower()) if isinstance(v, str) else key in (_folded(v) or "")
+    return lambda v: (key in v.lower()) if isinstance(v, str) else key in (folded(v) or "")
 
 
 def _regex_test(pattern: re.Pattern[str]) -> ValueTest:
@@ -463,7 +463,7 @@ def _cidr_test(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ValueT
     return test
 
 
-def _number(v: Any) -> int | float | None:
+def as_number(v: Any) -> int | float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, _NUMERIC):
@@ -484,7 +484,7 @@ def _compare_test(op: CompareOperators, bound: int | float) -> ValueTest:
         CompareOperators.GTE: lambda a, b: a >= b,
         CompareOperators.NEQ: lambda a, b: a != b,
     }[op]
-    return lambda v: (n := _number(v)) is not None and compare(n, bound)
+    return lambda v: (n := as_number(v)) is not None and compare(n, bound)
 
 
 def required_values(node: Node, fields: frozenset[str]) -> frozenset[str] | None:
