@@ -125,7 +125,8 @@ class _Table:
     field: str
     read: Resolver
     rules: dict[Key, frozenset[int]]  # key -> positions of the rules it opens
-    numeric: bool  # some key is a number: the value's numeric reading is looked up too
+    numeric: bool  # some key is a number: the value's numeric reading is looked up
+    textual: bool  # some key is a string: the value's lowered text is looked up
 
 
 class Gates:
@@ -145,6 +146,7 @@ class Gates:
                 resolver(field),
                 {k: frozenset(v) for k, v in table.items()},
                 any(not isinstance(k, str) for k in table),
+                any(isinstance(k, str) for k in table),
             )
             for field, table in by_field.items()
         )
@@ -158,10 +160,11 @@ class Gates:
                 found = cache[table.field] = table.read(event)
             rules = table.rules
             for value in found:
-                text = value.lower() if isinstance(value, str) else folded(value)
-                hit = rules.get(text) if text is not None else None
-                if hit:
-                    out |= hit
+                if table.textual:
+                    text = value.lower() if isinstance(value, str) else folded(value)
+                    hit = rules.get(text) if text is not None else None
+                    if hit:
+                        out |= hit
                 if table.numeric:
                     number = as_number(value)
                     hit = rules.get(number) if number is not None else None
