@@ -52,11 +52,27 @@ class FirstSeen:
 class _Plan:
     """The candidates of one (verb, resource, subresource): gates, and the rules without one."""
 
-    __slots__ = ("gates", "ungated")
+    __slots__ = ("_tried", "gates", "rules", "ungated")
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self.rules = rules
         self.gates = Gates([r.gate for r in rules])
         self.ungated = [r for r in rules if r.gate is None]
+        self._tried: dict[frozenset[int], list[CompiledRule]] = {}
+
+    def tried(self, event: Event) -> list[CompiledRule]:
+        """The rules to evaluate on `event`, in load order: the ungated and the opened."""
+        opened = self.gates.opened(event)
+        if not opened:
+            return self.ungated
+        key = frozenset(opened)
+        found = self._tried.get(key)
+        if found is None:
+            if len(self._tried) > 1024:  # bounded; few gate combinations occur in practice
+                self._tried.clear()
+            found = [self.rules[n] for n in sorted(opened | self.gates.ungated)]
+            self._tried[key] = found
+        return found
 
 
 class Engine:
@@ -127,17 +143,15 @@ class Engine:
             resource.lower() if isinstance(resource, str) else "",
             subresource.lower() if isinstance(subresource, str) else "",
         )
-        rules = self.candidates(*key)
-        if not rules:
+        plan = self._plans.get(key)
+        if plan is None:
+            self.candidates(*key)
+            plan = self._plans[key]
+        if not plan.rules:
             return []
         event = Event(raw, doc, event_id)
-        plan = self._plans[key]
-        opened = plan.gates.opened(event)
-        tried = (
-            [rules[n] for n in sorted(opened.union(plan.gates.ungated))] if opened else plan.ungated
-        )
         out: list[Match] = []
-        for rule in tried:
+        for rule in plan.tried(event):
             if rule.predicate(event):
                 out.extend(self._matched(rule, event))
         return out
