@@ -2,7 +2,10 @@
 
 A rule may name a field either way: the raw audit path SigmaHQ uses (`objectRef.resource`,
 `requestObject.spec.containers.securityContext.privileged`) or the ECS name
-(`kubernetes.resource`). The raw event is tried first, then the document. A path that runs
+(`kubernetes.resource`). Which one is decided once per field name, by its first key: a key of
+the audit Event is read from the raw event, any other from the document (so a sender cannot
+shadow a normalized field with a key of its own); `user`, which both have, is read from the
+raw event and then, when absent there, from the document. A path that runs
 through a list looks at every element, so a field has a *list* of values; a rule matches when
 any of them does. A key that itself contains dots (`authorization.k8s.io/decision`) is matched
 whole.
@@ -22,26 +25,26 @@ Values = list[Any]
 Resolver = Callable[["Event"], Values]
 
 _MISSING: Final[Any] = object()
+_CONTAINERS: Final = (list, dict)  # a tuple: isinstance with `list | dict` is slower
 
 
 class Event:
     """One audit event seen through both spellings; values are computed once per field."""
 
-    __slots__ = ("_cache", "_time", "doc", "event_id", "raw")
+    __slots__ = ("_time", "cache", "doc", "event_id", "raw")
 
     def __init__(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> None:
         self.raw = raw
         self.doc = doc
         self.event_id = event_id
-        self._cache: dict[str, Values] = {}
+        self.cache: dict[str, Values] = {}  # field -> values; the matcher fills it too
         self._time: float | None = None
 
     def values(self, field: str) -> Values:
         """Every value of `field` (flattened through lists); empty when it is absent."""
-        found = self._cache.get(field)
+        found = self.cache.get(field)
         if found is None:
-            found = resolver(field)(self)
-            self._cache[field] = found
+            found = self.cache[field] = resolver(field)(self)
         return found
 
     def first(self, field: str) -> Any:
@@ -103,17 +106,92 @@ def _walk(node: Any, parts: tuple[str, ...], at: int, out: Values) -> None:
             return
 
 
+# The top-level keys of an audit.k8s.io/v1 Event, and those the ECS document shares with it
+RAW_KEYS: Final = frozenset(
+    {
+        "kind",
+        "apiVersion",
+        "level",
+        "auditID",
+        "stage",
+        "requestURI",
+        "verb",
+        "user",
+        "impersonatedUser",
+        "sourceIPs",
+        "userAgent",
+        "objectRef",
+        "responseStatus",
+        "requestObject",
+        "responseObject",
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "annotations",
+    }
+)
+SHARED_KEYS: Final = frozenset({"user"})
+
+
+def _reader(parts: tuple[str, ...], from_raw: bool) -> Resolver:
+    """`_walk` from the raw event or the document, with the usual cases (nested dicts down to
+    one value or a list of values, an annotation key with dots) inlined."""
+    size = len(parts)
+    rests = tuple(".".join(parts[at:]) for at in range(size))
+    if size == 1:
+        key = parts[0]
+
+        def read_key(event: Event) -> Values:
+            node = (event.raw if from_raw else event.doc).get(key)
+            if node is None:
+                return []
+            if isinstance(node, _CONTAINERS):
+                return _leaf(node)
+            return [node]
+
+        return read_key
+
+    def read(event: Event) -> Values:
+        node: Any = event.raw if from_raw else event.doc
+        for at, part in enumerate(parts):
+            if not isinstance(node, dict):
+                out: Values = []
+                _walk(node, parts, at, out)
+                return out
+            child = node.get(part, _MISSING)
+            if child is _MISSING:
+                if at + 1 == size:
+                    return []
+                # a key that contains dots: `_walk` tries the longest join first
+                child = node.get(rests[at], _MISSING)
+                if child is _MISSING and at + 2 == size:
+                    return []  # that was the only join there is
+                if child is _MISSING or isinstance(child, _CONTAINERS):
+                    out = []
+                    _walk(node, parts, at, out)
+                    return out
+                return [] if child is None else [child]
+            node = child
+        if node is None:
+            return []
+        if isinstance(node, _CONTAINERS):
+            return _leaf(node)
+        return [node]
+
+    return read
+
+
+def _leaf(node: list[Any] | dict[str, Any]) -> Values:
+    """The values at the end of a path: a list's or a map's, as `_walk` gives them."""
+    items = node if isinstance(node, list) else node.values()
+    return [v for v in items if v is not None]
+
+
 def _path_resolver(field: str) -> Resolver:
     parts = tuple(field.split("."))
-
-    def resolve(event: Event) -> Values:
-        out: Values = []
-        _walk(event.raw, parts, 0, out)
-        if not out:
-            _walk(event.doc, parts, 0, out)
-        return out
-
-    return resolve
+    if parts[0] in SHARED_KEYS:
+        raw, doc = _reader(parts, True), _reader(parts, False)
+        return lambda event: raw(event) or doc(event)
+    return _reader(parts, parts[0] in RAW_KEYS)
 
 
 def _exec_command(event: Event) -> Values:

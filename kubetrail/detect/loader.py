@@ -25,6 +25,7 @@ from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from kubetrail.detect.errors import DetectError, Problem
+from kubetrail.detect.gates import choose_gate
 from kubetrail.detect.lists import NamedLists, load_lists
 from kubetrail.detect.locate import DocumentLines, document_lines
 from kubetrail.detect.matcher import Node, compile_condition, required_values
@@ -41,6 +42,7 @@ BUILTIN_RULES: Final = Path(__file__).parent / "rules"
 BUILTIN_LISTS: Final = Path(__file__).parent / "lists"
 VERB_FIELDS: Final = frozenset({"verb", "event.action"})
 RESOURCE_FIELDS: Final = frozenset({"objectRef.resource", "kubernetes.resource"})
+SUBRESOURCE_FIELDS: Final = frozenset({"objectRef.subresource", "kubernetes.subresource"})
 SUPPORTED_CORRELATIONS: Final = frozenset(
     {"event_count", "value_count", "temporal", "temporal_ordered"}
 )
@@ -284,7 +286,16 @@ def _compile_rule(
         predicate = lambda event: first(event) or any(p(event) for p in rest)  # noqa: E731
     verbs = _bound(trees, VERB_FIELDS)
     resources = _bound(trees, RESOURCE_FIELDS)
-    return CompiledRule(info, predicate, verbs, resources, new_value)
+    subresources = _bound(trees, SUBRESOURCE_FIELDS)
+    return CompiledRule(
+        info,
+        predicate,
+        verbs,
+        resources,
+        new_value,
+        subresources=subresources,
+        gate=choose_gate(trees, ruleset.lists, VERB_FIELDS | RESOURCE_FIELDS | SUBRESOURCE_FIELDS),
+    )
 
 
 def _bound(trees: list[Node], fields: frozenset[str]) -> frozenset[str] | None:

