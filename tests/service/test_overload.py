@@ -1,0 +1,85 @@
+"""An intake that cannot keep up says so with 503 + Retry-After, never a 4xx, and loses nothing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from kubetrail.auth import new_secret, secret_hash
+from kubetrail.demo.generate import generate
+from kubetrail.ingest.writer import Writer
+from kubetrail.metrics import Metrics
+from kubetrail.server.app import Service, create_app
+from kubetrail.settings import load
+from kubetrail.store.base import NewEvent, StoreBusy
+from kubetrail.store.open import open_stores
+from kubetrail.store.sqlite.events import SqliteEvents
+
+
+class GatedStore(SqliteEvents):
+    """The real store, whose appends wait until the test opens the gate."""
+
+    gate = threading.Event()
+
+    def append(self, events: list[NewEvent]) -> int:
+        self.gate.wait(10)
+        return super().append(events)
+
+
+def test_the_writer_refuses_beyond_its_pending_limit(tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "events.db")
+    store.gate.clear()
+    writer = Writer(store, max_pending_events=100)
+    from kubetrail.ingest.pipeline import prepare
+
+    events = [
+        prepare(orjson.dumps(e).decode(), 1, "x", None, 0) for e in generate(minutes=1, seed=1)
+    ][:160]
+    first = writer.submit(events[:60])
+    while writer.pending_events:  # taken by the writer, which now waits at the gate
+        threading.Event().wait(0.01)
+    second = writer.submit(events[60:120])
+    with pytest.raises(StoreBusy):
+        writer.submit(events[120:160])
+    store.gate.set()
+    assert first.result(10) + second.result(10) == 120
+    writer.close()
+
+
+def test_an_overloaded_intake_answers_503_with_retry_after(tmp_path: Path) -> None:
+    config = load({"data_dir": str(tmp_path), "max_pending_events": "50"})
+    _, state = open_stores(config)
+    key = new_secret("kti")
+    state.create_intake("x", secret_hash(key))
+    store = GatedStore(tmp_path / "events.db")
+    store.gate.clear()
+    service = Service(config, store, state, Writer(store, config.max_pending_events), Metrics())
+    body = b"\n".join(orjson.dumps(e) for e in list(generate(minutes=1, seed=2))[:40])
+    with TestClient(create_app(config, service, detection=False)) as client:
+        replies: list[int] = []
+        posts = [
+            threading.Thread(
+                target=lambda: replies.append(
+                    client.post(
+                        "/plain/batch", content=body, headers={"X-SEKOIAIO-INTAKE-KEY": key}
+                    ).status_code
+                )
+            )
+            for _ in range(2)
+        ]
+        for post in posts:
+            post.start()
+        while service.writer.pending_events < 40 and len(replies) < 2:
+            threading.Event().wait(0.01)
+        busy = client.post("/plain/batch", content=body, headers={"X-SEKOIAIO-INTAKE-KEY": key})
+        store.gate.set()
+        for post in posts:
+            post.join()
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json()["error"]["code"] == "overloaded"
+    assert sorted(replies) == [200, 200]
