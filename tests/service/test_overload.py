@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from kubetrail.auth import new_secret, secret_hash
 from kubetrail.demo.generate import generate
+from kubetrail.ingest.pipeline import prepare
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
 from kubetrail.server.app import Service, create_app
@@ -23,7 +24,9 @@ from kubetrail.store.sqlite.events import SqliteEvents
 class GatedStore(SqliteEvents):
     """The real store, whose appends wait until the test opens the gate."""
 
-    gate = threading.Event()
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
 
     def append(self, events: list[NewEvent]) -> int:
         self.gate.wait(10)
@@ -32,9 +35,7 @@ class GatedStore(SqliteEvents):
 
 def test_the_writer_refuses_beyond_its_pending_limit(tmp_path: Path) -> None:
     store = GatedStore(tmp_path / "events.db")
-    store.gate.clear()
-    writer = Writer(store, max_pending_events=100)
-    from kubetrail.ingest.pipeline import prepare
+    writer = Writer(store, max_pending_events=90)
 
     events = [
         prepare(orjson.dumps(e).decode(), 1, "x", None, 0) for e in generate(minutes=1, seed=1)
@@ -56,30 +57,23 @@ def test_an_overloaded_intake_answers_503_with_retry_after(tmp_path: Path) -> No
     key = new_secret("kti")
     state.create_intake("x", secret_hash(key))
     store = GatedStore(tmp_path / "events.db")
-    store.gate.clear()
     service = Service(config, store, state, Writer(store, config.max_pending_events), Metrics())
-    body = b"\n".join(orjson.dumps(e) for e in list(generate(minutes=1, seed=2))[:40])
+    sample = [orjson.dumps(e) for e in list(generate(minutes=1, seed=2))[:120]]
+    queued = [prepare(line.decode(), 1, "x", None, 0) for line in sample[:80]]
     with TestClient(create_app(config, service, detection=False)) as client:
-        replies: list[int] = []
-        posts = [
-            threading.Thread(
-                target=lambda: replies.append(
-                    client.post(
-                        "/plain/batch", content=body, headers={"X-SEKOIAIO-INTAKE-KEY": key}
-                    ).status_code
-                )
-            )
-            for _ in range(2)
-        ]
-        for post in posts:
-            post.start()
-        while service.writer.pending_events < 40 and len(replies) < 2:
+        taken = service.writer.submit(queued[:40])
+        while service.writer.pending_events:  # the writer holds it, waiting at the gate
             threading.Event().wait(0.01)
-        busy = client.post("/plain/batch", content=body, headers={"X-SEKOIAIO-INTAKE-KEY": key})
+        waiting = service.writer.submit(queued[40:80])
+        busy = client.post(
+            "/plain/batch", content=b"\n".join(sample[80:]), headers={"X-SEKOIAIO-INTAKE-KEY": key}
+        )
         store.gate.set()
-        for post in posts:
-            post.join()
+        assert taken.result(10) + waiting.result(10) == 80
+        retried = client.post(
+            "/plain/batch", content=b"\n".join(sample[80:]), headers={"X-SEKOIAIO-INTAKE-KEY": key}
+        )
     assert busy.status_code == 503
     assert busy.headers["retry-after"] == "1"
     assert busy.json()["error"]["code"] == "overloaded"
-    assert sorted(replies) == [200, 200]
+    assert retried.status_code == 200
