@@ -30,6 +30,7 @@ from kubetrail.metrics import Metrics
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
+from kubetrail.web import web_routes
 
 log = logging.getLogger("kubetrail.server")
 RETENTION_CHECK_S = 3600
@@ -140,6 +141,7 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         *SearchApi(service.events, auth).routes(),
         *intakes.routes(),
+        *web_routes(service, auth),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(_Timing, metrics=service.metrics)]
