@@ -12,11 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: the main job — generate an hour of a cluster's audit log and summarize it
+## demo: the main job — kubetrail serving on a fresh embedded store, fed a sample with an attack
 demo: $(STAMP)
-	mkdir -p data
-	$(BIN)/kubetrail demo generate --minutes 60 --out data/demo-audit.log.gz
-	$(BIN)/kubetrail parse --summary data/demo-audit.log.gz
+	$(BIN)/kubetrail demo run --data-dir data/demo --port $(or $(PORT),8080)
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck unit

@@ -16,6 +16,7 @@ from kubetrail.parse.cli import parse
 from kubetrail.policy.cli import policy
 from kubetrail.query.cli import query
 from kubetrail.server.cli import intakes, search, serve, tokens
+from kubetrail.server.cli_alerts import alerts
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -34,6 +35,7 @@ cli.add_command(serve)
 cli.add_command(intakes)
 cli.add_command(tokens)
 cli.add_command(search)
+cli.add_command(alerts)
 cli.add_command(query)
 cli.add_command(scan)
 cli.add_command(rules)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
+from kubetrail.detect.rules import LEVELS
+
 
 class SettingsError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message names it."""
@@ -38,7 +40,8 @@ SETTINGS: Final = (
     Setting("facet_time_limit_ms", 3_000, "A facet or histogram running longer is stopped."),
     Setting("max_pending_events", 200_000, "Events waiting for the writer before 503."),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
-    Setting("alert_webhook_url", "", "POST alerts as JSON to this URL (empty: off)."),
+    Setting("alert_webhook_url", "", "POST new alerts as JSON to this URL (empty: off)."),
+    Setting("alert_webhook_min_level", "medium", "Lowest alert level sent to the webhook."),
     Setting("log_format", "text", "Log format: text or json."),
 )
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
@@ -58,6 +61,7 @@ class Config:
     max_pending_events: int = 200_000
     detection_rules_dir: str = ""
     alert_webhook_url: str = ""
+    alert_webhook_min_level: str = "medium"
     log_format: str = "text"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -120,6 +124,11 @@ def _validate(config: Config) -> None:
             raise SettingsError(f"{item.name}: must be positive, got {value}")
     if not 0 < config.port < 65536:
         raise SettingsError(f"port: must be 1-65535, got {config.port}")
+    if config.alert_webhook_min_level not in LEVELS:
+        raise SettingsError(
+            f"alert_webhook_min_level: must be one of {', '.join(LEVELS)}, "
+            f"got {config.alert_webhook_min_level!r}"
+        )
     if config.log_format not in ("text", "json"):
         raise SettingsError(f"log_format: must be text or json, got {config.log_format!r}")
 

@@ -46,6 +46,12 @@ def _op(
 
 _INTAKE_IDS: Final = {"type": "object", "properties": {"event_ids": {"type": "array"}}}
 _RANGE: Final = ["q", "from", "to"]
+_ALERT_ID: Final = {
+    "name": "alert_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 OPENAPI: Final[dict[str, Any]] = {
     "openapi": "3.0.3",
@@ -135,6 +141,33 @@ OPENAPI: Final[dict[str, Any]] = {
         },
         "/api/v1/facets": {"get": _op("Top values of a field", [*_RANGE, "field", "size"])},
         "/api/v1/histogram": {"get": _op("Events per time bucket", [*_RANGE, "interval"])},
+        "/api/v1/alerts": {
+            "get": _op("Alerts, most recently seen first", ["status", "level", "limit"])
+        },
+        "/api/v1/alerts/{alert_id}": {
+            "get": {
+                **_op("One alert", []),
+                "parameters": [
+                    {
+                        "name": "alert_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            },
+            "patch": {
+                **_op("Change an alert's status (analyst)", [], body="application/json"),
+                "parameters": [
+                    {
+                        "name": "alert_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            },
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
         "/metrics": {
             "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OK"}}}

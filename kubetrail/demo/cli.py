@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO
 
 import click
@@ -42,3 +43,22 @@ def generate(minutes: int, seed: int, out: str) -> None:
             sink = stack.enter_context(open(out, "wb"))
         for line in lines(minutes, seed):
             sink.write(line + b"\n")
+
+
+@demo.command("run")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data/demo",
+              show_default=True, help="A fresh store is created here (emptied first).")
+@click.option("--port", default=8080, show_default=True, help="Port of the demo service.")
+@click.option("--minutes", default=60, show_default=True, help="Cluster time to feed.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Keep serving after feeding the sample (Ctrl-C stops).")
+def run_demo(data_dir: str, port: int, minutes: int, seed: int, serve: bool) -> None:
+    """Start kubetrail on a fresh store, feed it a sample with an attack, show what it found.
+
+    Creates an intake and an admin token, posts the generated audit log through the intake,
+    lets detection run, then prints the URL, the token, the alerts and searches to try.
+    """
+    from kubetrail.demo.run import run
+
+    sys.exit(run(Path(data_dir), port, minutes, seed, serve))

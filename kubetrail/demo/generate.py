@@ -618,7 +618,7 @@ def _attack(cluster: Cluster, now: datetime) -> Iterator[Event]:
     )
 
 
-def lines(minutes: int = 60, seed: int = 42) -> Iterator[bytes]:
+def lines(minutes: int = 60, seed: int = 42, start: datetime | None = None) -> Iterator[bytes]:
     """The generated events as audit log lines (compact JSON, no newline)."""
-    for ev in generate(minutes, seed):
+    for ev in generate(minutes, seed, start):
         yield orjson.dumps(ev)

@@ -19,14 +19,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kubetrail.api import errors
+from kubetrail.api.alerts import AlertsApi
 from kubetrail.api.auth import TokenAuth
 from kubetrail.api.openapi import OPENAPI
 from kubetrail.api.routes import SearchApi
+from kubetrail.detect.alerts import AlertStore
+from kubetrail.detect.engine import Engine
+from kubetrail.detect.notify import WebhookNotifier
+from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.keys import IntakeResolver
 from kubetrail.ingest.pipeline import now_micros
 from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
+from kubetrail.server.detection import DetectionWorker
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
@@ -45,9 +51,19 @@ class Service:
     state: StateStore
     writer: Writer
     metrics: Metrics
+    detection: DetectionWorker
+    engine: Engine
+    notifiers: list[WebhookNotifier]
+
+    @property
+    def alerts(self) -> AlertStore:
+        return self.state.alerts
 
     def close(self) -> None:
         self.writer.close()  # drains: everything acknowledged is already committed
+        self.detection.close()
+        for notifier in self.notifiers:
+            notifier.close()
         self.events.close()
         self.state.close()
 
@@ -60,8 +76,17 @@ def build_service(config: Config) -> Service:
     gc.set_threshold(50_000, 20, 100)
     events, state = open_stores(config)
     metrics = Metrics()
-    writer = Writer(events, config.max_pending_events)
-    return Service(config, events, state, writer, metrics)
+    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
+    for problem in engine.ruleset.problems:
+        log.warning("detection rule problem: %s", problem)
+    notifiers = (
+        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
+        if config.alert_webhook_url
+        else []
+    )
+    detection = DetectionWorker(Detector(engine, state.alerts, notifiers), metrics)
+    writer = Writer(events, config.max_pending_events, on_stored=detection.submit)
+    return Service(config, events, state, writer, metrics, detection, engine, notifiers)
 
 
 class _Timing(BaseHTTPMiddleware):
@@ -140,6 +165,7 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *SearchApi(service.events, auth).routes(),
+        *AlertsApi(service.alerts, auth).routes(),
         *intakes.routes(),
         *web_routes(service, auth),
     ]

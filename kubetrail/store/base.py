@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubetrail.auth import Role
+from kubetrail.detect.alerts import AlertStore
 
 
 class StoreError(Exception):
@@ -125,6 +126,9 @@ class EventStore(Protocol):
 
 
 class StateStore(Protocol):
+    @property
+    def alerts(self) -> AlertStore: ...
+
     def create_intake(self, name: str, key_hash: str) -> Intake: ...
 
     def list_intakes(self) -> list[Intake]: ...

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from kubetrail.auth import Role
 from kubetrail.store.base import Intake, StoreError, Token
+from kubetrail.store.sqlite.alerts import MIGRATION as ALERTS_MIGRATION
+from kubetrail.store.sqlite.alerts import SqliteAlerts
 from kubetrail.store.sqlite.migrate import connect, migrate
 
 MIGRATIONS = [
@@ -32,6 +34,7 @@ MIGRATIONS = [
     );
     CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked_at IS NULL;
     """,
+    ALERTS_MIGRATION,
 ]
 
 
@@ -46,6 +49,7 @@ class SqliteState:
         self._db = connect(path)
         self._lock = threading.Lock()  # one connection shared by the server's threads
         migrate(self._db, MIGRATIONS)
+        self.alerts = SqliteAlerts(self._db, self._lock)
 
     def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         with self._lock, self._db:
