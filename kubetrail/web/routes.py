@@ -20,8 +20,8 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -33,7 +33,7 @@ from kubetrail.api.auth import TokenAuth
 from kubetrail.api.errors import ApiError
 from kubetrail.api.routes import Search, search_params, with_description
 from kubetrail.auth import Role, new_secret, secret_hash
-from kubetrail.detect import STATUSES, AlertNotFound, AlertStore, DetectError, MemoryAlertStore
+from kubetrail.detect import STATUSES, AlertNotFound, DetectError
 from kubetrail.detect.rules import LEVELS
 from kubetrail.store.base import QueryTimeout, StoreError, Token
 from kubetrail.store.sqlite.events import iso_us
@@ -42,6 +42,9 @@ from kubetrail.web.intakes import intake_rows
 from kubetrail.web.render import SECURITY_HEADERS, STATIC_DIR, html
 from kubetrail.web.rules import RuleCatalog
 from kubetrail.web.session import COOKIE, LIFETIME_S, Session, SessionError, Signer, load_secret
+
+if TYPE_CHECKING:
+    from kubetrail.server.app import Service
 
 LOGIN_COOKIE: Final = "kubetrail_login"  # double-submit CSRF of the sign-in form
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -89,20 +92,13 @@ def _local_path(target: str | None) -> str:
 
 
 class WebUI:
-    def __init__(self, service: Any, auth: TokenAuth) -> None:
-        self.service = service
+    def __init__(self, service: Service, auth: TokenAuth) -> None:
         self.store = service.events
         self.state = service.state
+        self.alerts = service.alerts
         self.auth = auth
         self.signer = Signer(load_secret(service.config.data_path))
-        self.catalog = RuleCatalog(service.config.detection_rules_dir)
-        self._fallback_alerts = MemoryAlertStore()
-
-    @property
-    def alerts(self) -> AlertStore:
-        # the service's store once it has one; until then an empty one, so the page works
-        store: AlertStore = getattr(self.service, "alerts", None) or self._fallback_alerts
-        return store
+        self.catalog = RuleCatalog(service.engine.ruleset)
 
     def routes(self) -> list[BaseRoute]:
         page = self._page
@@ -171,9 +167,9 @@ class WebUI:
         return RedirectResponse("/events", 303)
 
     async def login_form(self, request: Request) -> Response:
-        return self._login_page(request, None, 200)
+        return self._login_page(request.query_params.get("next"), None, 200)
 
-    def _login_page(self, request: Request, error: str | None, status: int) -> Response:
+    def _login_page(self, target: str | None, error: str | None, status: int) -> Response:
         nonce = secrets.token_urlsafe(16)
         response = html(
             "login.html",
@@ -182,7 +178,7 @@ class WebUI:
                 "section": "",
                 "error": error,
                 "nonce": nonce,
-                "next": _local_path(request.query_params.get("next")),
+                "next": _local_path(target),
             },
             status,
         )
@@ -195,11 +191,11 @@ class WebUI:
         form = await _form(request)
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not hmac.compare_digest(expected, form.get("nonce", "")):
-            return self._login_page(request, "The sign-in form expired: try again.", 403)
+            return self._login_page(form.get("next"), "The sign-in form expired: try again.", 403)
         secret = form.get("token", "").strip()
         token = await run_in_threadpool(self.auth.token, secret) if secret else None
         if token is None:
-            return self._login_page(request, "Unknown or revoked token.", 401)
+            return self._login_page(form.get("next"), "Unknown or revoked token.", 401)
         response = RedirectResponse(_local_path(form.get("next")), 303)
         response.set_cookie(
             COOKIE,
@@ -508,8 +504,6 @@ class WebUI:
 
 
 def _quote_url(text: str) -> str:
-    from urllib.parse import quote
-
     return quote(text, safe="/")
 
 
@@ -519,6 +513,6 @@ def _range_text(search: Search | None) -> str:
     return f"{iso_us(search.start_us)[:19]}Z → {iso_us(search.end_us)[:19]}Z"
 
 
-def web_routes(service: Any, auth: TokenAuth) -> list[BaseRoute]:
+def web_routes(service: Service, auth: TokenAuth) -> list[BaseRoute]:
     """The pages of `kubetrail serve`, for its route list."""
     return WebUI(service, auth).routes()

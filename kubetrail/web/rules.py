@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from kubetrail.detect import BUILTIN_RULES, LEVELS, RuleInfo, RuleSet, load
+from kubetrail.detect import BUILTIN_RULES, LEVELS, RuleInfo, RuleSet
 
 # the enterprise matrix's tactics in its own left-to-right order (the Kubernetes ones)
 TACTICS: Final[tuple[str, ...]] = (
@@ -53,18 +52,13 @@ class Matrix:
 
 
 class RuleCatalog:
-    """The rule set the service detects with, loaded once (the pack takes about a second)."""
+    """The rule set the service detects with, as the rules page shows it."""
 
-    def __init__(self, custom_dir: str = "") -> None:
-        self._custom = [Path(custom_dir)] if custom_dir else []
-        self._lock = threading.Lock()
-        self._ruleset: RuleSet | None = None
+    def __init__(self, ruleset: RuleSet) -> None:
+        self._ruleset = ruleset
 
     def ruleset(self) -> RuleSet:
-        with self._lock:
-            if self._ruleset is None:
-                self._ruleset = load(self._custom, (), True)
-            return self._ruleset
+        return self._ruleset
 
     def rows(self) -> list[RuleRow]:
         infos = self.ruleset().infos()
