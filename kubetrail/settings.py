@@ -32,7 +32,6 @@ SETTINGS: Final = (
     Setting("data_dir", "data", "Folder of the embedded store (events.db, state.db)."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "TCP port to listen on."),
-    Setting("workers", 2, "Service processes: parsing runs in parallel, one per core."),
     Setting("retention_days", 30, "Events older than this are deleted, checked hourly."),
     Setting("max_event_bytes", 256_000, "Largest accepted event (250 KiB); larger: 413."),
     Setting("max_request_bytes", 16 * 1024 * 1024, "Largest request body, decompressed: 413."),
@@ -52,7 +51,6 @@ class Config:
     data_dir: str = "data"
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 2
     retention_days: int = 30
     max_event_bytes: int = 256_000
     max_request_bytes: int = 16 * 1024 * 1024
@@ -120,7 +118,7 @@ def load(flags: dict[str, Any], config_file: str | None = None) -> Config:
 def _validate(config: Config) -> None:
     for item in fields(config):
         value = getattr(config, item.name)
-        if item.name.endswith(("_ms", "_bytes", "_days", "_events", "workers")) and value <= 0:
+        if item.name.endswith(("_ms", "_bytes", "_days", "_events")) and value <= 0:
             raise SettingsError(f"{item.name}: must be positive, got {value}")
     if not 0 < config.port < 65536:
         raise SettingsError(f"port: must be 1-65535, got {config.port}")

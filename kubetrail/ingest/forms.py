@@ -67,9 +67,14 @@ def _decode(body: bytes, kind: type[T], form: str) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, "bad_body", f"{form}: {exc}") from None
+        shape_error = exc
     except msgspec.DecodeError as exc:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    try:  # a typed decode stops at the first wrong type: tell bad syntax from a wrong shape
+        msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    raise ApiError(400, "bad_body", f"{form}: {shape_error}")
 
 
 def plain(body: bytes) -> list[Submitted]:

@@ -24,15 +24,12 @@ from kubetrail.api.auth import TokenAuth
 from kubetrail.api.openapi import OPENAPI
 from kubetrail.api.routes import SearchApi
 from kubetrail.detect.alerts import AlertStore
-from kubetrail.detect.engine import Engine
-from kubetrail.detect.notify import WebhookNotifier
-from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.keys import IntakeResolver
 from kubetrail.ingest.pipeline import now_micros
 from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
-from kubetrail.server.detection import DetectionWorker
+from kubetrail.server.detection import start_process
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
@@ -51,9 +48,6 @@ class Service:
     state: StateStore
     writer: Writer
     metrics: Metrics
-    detection: DetectionWorker
-    engine: Engine
-    notifiers: list[WebhookNotifier]
 
     @property
     def alerts(self) -> AlertStore:
@@ -61,9 +55,6 @@ class Service:
 
     def close(self) -> None:
         self.writer.close()  # drains: everything acknowledged is already committed
-        self.detection.close()
-        for notifier in self.notifiers:
-            notifier.close()
         self.events.close()
         self.state.close()
 
@@ -75,18 +66,8 @@ def build_service(config: Config) -> Service:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     events, state = open_stores(config)
-    metrics = Metrics()
-    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
-    for problem in engine.ruleset.problems:
-        log.warning("detection rule problem: %s", problem)
-    notifiers = (
-        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
-        if config.alert_webhook_url
-        else []
-    )
-    detection = DetectionWorker(Detector(engine, state.alerts, notifiers), metrics)
-    writer = Writer(events, config.max_pending_events, on_stored=detection.submit)
-    return Service(config, events, state, writer, metrics, detection, engine, notifiers)
+    writer = Writer(events, config.max_pending_events)
+    return Service(config, events, state, writer, Metrics())
 
 
 class _Timing(BaseHTTPMiddleware):
@@ -123,14 +104,23 @@ async def _retention(service: Service) -> None:
         await asyncio.sleep(RETENTION_CHECK_S)
 
 
-def app_from_environment() -> Starlette:
-    """The app of one worker process: `serve` passes the configuration in KUBETRAIL_* variables."""
-    from kubetrail.settings import load
+async def _detection(config: Config) -> None:
+    """Keep the detection process running; it resumes from its watermark after a crash."""
+    process = start_process(config)
+    try:
+        while True:
+            await asyncio.sleep(1)
+            if not process.is_alive():
+                log.error("the detection process exited (code %s); restarting it", process.exitcode)
+                process = start_process(config)
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.join, 10)
 
-    return create_app(load({}))
 
-
-def create_app(config: Config, service: Service | None = None) -> Starlette:
+def create_app(
+    config: Config, service: Service | None = None, *, detection: bool = True
+) -> Starlette:
     service = service or build_service(config)
     auth = TokenAuth(service.state)
     intakes = Intakes(
@@ -153,11 +143,15 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_retention(service))
+        tasks = [asyncio.create_task(_retention(service))]
+        if detection:
+            tasks.append(asyncio.create_task(_detection(service.config)))
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(service.close)
 
     routes: list[BaseRoute] = [

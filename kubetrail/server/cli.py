@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -79,23 +78,8 @@ def serve(config: Config) -> None:
         f"(data in {config.data_path.resolve()})",
         err=True,
     )
-    if config.workers == 1:
-        uvicorn.run(
-            create_app(config),
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-        return
-    # worker processes rebuild the configuration from the environment
-    for item in SETTINGS:
-        os.environ[f"KUBETRAIL_{item.name.upper()}"] = str(getattr(config, item.name))
     uvicorn.run(
-        "kubetrail.server.app:app_from_environment",
-        factory=True,
-        workers=config.workers,
+        create_app(config),
         host=config.host,
         port=config.port,
         log_level="warning",

@@ -1,65 +1,116 @@
-"""Detection in the service: every stored event goes through the Sigma engine, in order.
+"""Detection in the service: a process of its own that follows the event store.
 
-The writer hands each committed batch to `DetectionWorker.submit`; one thread evaluates them
-and stores alerts. The queue is bounded and `submit` blocks when it is full: when detection
-falls behind, ingest slows down (the intake answers 503 and senders retry) rather than letting
-events go unexamined.
+Every committed event is evaluated, in commit order, by the Sigma engine in a separate
+process: ingest and detection each get a core instead of sharing one interpreter. The process
+reads what was stored after its watermark, evaluates it, and saves alerts and the new watermark
+together, so a restart resumes where it stopped. It polls a few times a second, which keeps an
+alert within a second or two of its event.
+
+    parent (kubetrail serve)              detection process
+    intake -> writer -> events.db  --->   tail(after=watermark) -> engine -> alerts (state.db)
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from typing import Final
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any, Final
 
 import orjson
 
+from kubetrail.detect.engine import Engine
+from kubetrail.detect.notify import WebhookNotifier
 from kubetrail.detect.pipeline import Detector
-from kubetrail.metrics import Metrics
-from kubetrail.store.base import NewEvent
+from kubetrail.settings import Config
+from kubetrail.store.base import EventStore, StateStore
 
 log = logging.getLogger("kubetrail.detection")
-_QUEUE_BATCHES: Final = 64
-_STOP: Final = object()
+POLL_S: Final = 0.2
+BATCH: Final = 2000
+WATERMARK: Final = "detection.watermark"
 
 
-class DetectionWorker:
-    def __init__(self, detector: Detector, metrics: Metrics) -> None:
-        self._detector = detector
-        self._metrics = metrics
-        self._queue: queue.Queue[list[NewEvent] | object] = queue.Queue(_QUEUE_BATCHES)
-        self._thread = threading.Thread(target=self._run, name="kubetrail-detect", daemon=True)
-        self._thread.start()
+def detect_batch(detector: Detector, rows: list[dict[str, Any]]) -> int:
+    """Evaluate stored events; returns how many alerts were created or updated."""
+    touched = 0
+    for row in rows:
+        doc = row["doc"]
+        if "parse_error" in doc.get("kubetrail", {}):
+            continue  # not an audit event: the rules read audit fields
+        try:
+            raw = orjson.loads(row["message"])
+            touched += len(detector.ingest(raw, doc, row["event_id"]))
+        except Exception:  # one odd event must not stop detection for the rest
+            log.exception("detection failed on event %s", row["event_id"])
+    return touched
 
-    def submit(self, events: list[NewEvent]) -> None:
-        self._queue.put(events)
 
-    def _run(self) -> None:
-        while True:
-            batch = self._queue.get()
-            if batch is _STOP:
-                return
-            assert isinstance(batch, list)
-            for event in batch:
-                try:
-                    self._detect(event)
-                except Exception:  # one odd event must not stop detection for the rest
-                    log.exception("detection failed on event %s", event.id.hex())
-            self._queue.task_done()
+class Follower:
+    """The loop of the detection process (also usable in-process, e.g. by tests)."""
 
-    def _detect(self, event: NewEvent) -> None:
-        if "parse_error" in event.doc.get("kubetrail", {}):
-            return  # not an audit event: the rules read audit fields
-        raw = orjson.loads(event.message)
-        for alert in self._detector.ingest(raw, event.doc, event.id.hex()):
-            if alert.count == 1:
-                self._metrics.alerts.labels(alert.level).inc()
+    def __init__(self, events: EventStore, state: StateStore, detector: Detector) -> None:
+        self.events = events
+        self.state = state
+        self.detector = detector
+        self.running = True
 
-    def drain(self) -> None:
-        """Wait until everything submitted so far is evaluated (tests, shutdown)."""
-        self._queue.join()
+    def step(self) -> int:
+        """One poll: evaluate what was stored since the watermark; how many events."""
+        after = self.state.get_setting(WATERMARK)
+        rows, watermark = self.events.tail(after, BATCH)
+        if not rows:
+            return 0
+        detect_batch(self.detector, rows)
+        if watermark is not None:
+            self.state.set_setting(WATERMARK, watermark)
+        return len(rows)
 
-    def close(self) -> None:
-        self._queue.put(_STOP)
-        self._thread.join()
+    def run(self, parent: int | None = None) -> None:
+        parent = parent or os.getppid()
+        while self.running and os.getppid() == parent:  # never outlive a killed service
+            if self.step() < BATCH:
+                time.sleep(POLL_S)
+
+
+def _main(config: Config, parent: int) -> None:
+    from kubetrail.store.open import open_stores
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    events, state = open_stores(config)
+    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
+    for problem in engine.ruleset.problems:
+        log.warning("detection rule problem: %s", problem)
+    notifiers = (
+        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
+        if config.alert_webhook_url
+        else []
+    )
+    follower = Follower(events, state, Detector(engine, state.alerts, notifiers))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        follower.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:
+        follower.run(parent)
+    finally:
+        for notifier in notifiers:
+            notifier.close()
+        events.close()
+        state.close()
+
+
+def start_process(config: Config) -> BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_main, args=(config, os.getpid()), name="kubetrail-detect", daemon=True
+    )
+    process.start()
+    return process

@@ -122,6 +122,12 @@ class EventStore(Protocol):
 
     def delete_before(self, ts_us: int) -> int: ...
 
+    def tail(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Events stored after the watermark `after` (None: from the start), oldest first.
+
+        Each is {"event_id", "message", "doc"}; also returns the watermark to pass next time.
+        """
+
     def close(self) -> None: ...
 
 
@@ -144,5 +150,10 @@ class StateStore(Protocol):
     def revoke_token(self, name: str) -> bool: ...
 
     def token_by_hash(self, token_hash: str) -> Token | None: ...
+
+    def get_setting(self, key: str) -> str | None:
+        """A small piece of service state (rule settings, the detection watermark)."""
+
+    def set_setting(self, key: str, value: str) -> None: ...
 
     def close(self) -> None: ...

@@ -47,7 +47,7 @@ HOT_COLUMNS: Final = (
 MIGRATIONS: Final = [
     """
     CREATE TABLE events (
-        rowid INTEGER PRIMARY KEY,
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: followers keep a watermark
         ts INTEGER NOT NULL,
         id BLOB NOT NULL,
         intake TEXT NOT NULL,
@@ -283,6 +283,27 @@ class SqliteEvents:
             self._reader().execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (key,)).fetchone()
         )
         return _event(row) if row else None
+
+    def tail(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Events committed after the watermark `after`, in commit order, and the new mark."""
+        start = int(after) if after and after.isdigit() else 0
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT rowid, id, doc, message FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (start, limit),
+            )
+            .fetchall()
+        )
+        out = [
+            {
+                "event_id": r["id"].hex(),
+                "message": r["message"],
+                "doc": {"message": r["message"], **orjson.loads(r["doc"])},
+            }
+            for r in rows
+        ]
+        return out, (str(rows[-1]["rowid"]) if rows else after)
 
     def close(self) -> None:
         self._writer.close()

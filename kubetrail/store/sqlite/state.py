@@ -35,6 +35,7 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked_at IS NULL;
     """,
     ALERTS_MIGRATION,
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ]
 
 
@@ -123,6 +124,17 @@ class SqliteState:
     def token_by_hash(self, token_hash: str) -> Token | None:
         found = self._tokens("WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
         return found[0] if found else None
+
+    def get_setting(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._write(
+            "INSERT INTO settings(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def close(self) -> None:
         self._db.close()
