@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", default="data/bench-web")
     args = parser.parse_args()
-    config = Config(data_dir=args.data, workers=1)
+    config = Config(data_dir=args.data)
     Path(args.data).mkdir(parents=True, exist_ok=True)
     build(config, args.events)
 

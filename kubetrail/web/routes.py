@@ -98,7 +98,7 @@ class WebUI:
         self.alerts = service.alerts
         self.auth = auth
         self.signer = Signer(load_secret(service.config.data_path))
-        self.catalog = RuleCatalog(service.engine.ruleset)
+        self.catalog = RuleCatalog(service.config.detection_rules_dir)
 
     def routes(self) -> list[BaseRoute]:
         page = self._page
@@ -455,7 +455,7 @@ class WebUI:
     # --- rules and intakes ------------------------------------------------------------------
 
     async def rules(self, request: Request, viewer: Viewer) -> Response:
-        rows = await self._read(self.catalog.rows)
+        rows = await self._read(self.catalog.rows)  # the first view loads the pack
         context = {
             "viewer": viewer,
             "section": "rules",

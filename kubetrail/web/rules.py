@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from kubetrail.detect import BUILTIN_RULES, LEVELS, RuleInfo, RuleSet
+from kubetrail.detect import BUILTIN_RULES, LEVELS, RuleInfo, RuleSet, load
 
 # the enterprise matrix's tactics in its own left-to-right order (the Kubernetes ones)
 TACTICS: Final[tuple[str, ...]] = (
@@ -52,13 +53,19 @@ class Matrix:
 
 
 class RuleCatalog:
-    """The rule set the service detects with, as the rules page shows it."""
+    """The rules the detection process runs (the same folders), loaded on first view: the
+    pack takes about a second to load and most page views never need it."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
-        self._ruleset = ruleset
+    def __init__(self, custom_dir: str = "") -> None:
+        self._custom = [Path(custom_dir)] if custom_dir else []
+        self._lock = threading.Lock()
+        self._ruleset: RuleSet | None = None
 
     def ruleset(self) -> RuleSet:
-        return self._ruleset
+        with self._lock:
+            if self._ruleset is None:
+                self._ruleset = load(self._custom, (), True)
+            return self._ruleset
 
     def rows(self) -> list[RuleRow]:
         infos = self.ruleset().infos()

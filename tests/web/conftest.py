@@ -146,7 +146,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = (data / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubetrail", "serve", "--data-dir", str(data), "--port", str(port)],
-        env={**os.environ, "KUBETRAIL_WORKERS": "1"},
         stdout=log,
         stderr=log,
     )
