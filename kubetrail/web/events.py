@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,9 +34,10 @@ COLUMNS: Final = {
     "stage": "Stage",
 }
 DEFAULT_COLUMNS: Final = tuple(list(COLUMNS)[:9])
-# the fields of the facet panel: hot columns, so each top-10 is one indexed-range scan
+# the fields of the facet panel
 FACET_FIELDS: Final = (
     "event.action",
+    "kubernetes.subresource",
     "user.name",
     "kubernetes.resource",
     "kubernetes.namespace",
@@ -44,6 +46,10 @@ FACET_FIELDS: Final = (
     "source.ip",
     "intake",
 )
+# facets count the newest events of the search, as Kibana's Discover does: one bounded read
+# instead of a GROUP BY per field over the whole range (measured on 1M events: 8 s -> 0.2 s)
+FACET_SAMPLE: Final = 5000
+FACET_SIZE: Final = 8
 PRESETS: Final = (("15m", "15 min"), ("1h", "1 hour"), ("24h", "24 hours"), ("7d", "7 days"))
 PAGE_SIZES: Final = (50, 100, 200)
 EXPORT_MAX: Final = 10_000
@@ -88,6 +94,20 @@ def cell(event: dict[str, Any], column: str) -> str:
 def columns(chosen: Iterable[str]) -> list[str]:
     picked = [c for c in chosen if c in COLUMNS]
     return picked or list(DEFAULT_COLUMNS)
+
+
+def top_values(
+    events: list[dict[str, Any]], field: str, size: int = FACET_SIZE
+) -> list[tuple[Any, int]]:
+    """The most frequent values of `field` in `events` (each element of a list counts)."""
+    counts: Counter[Any] = Counter()
+    for event in events:
+        value = _get(event, field) if field != "intake" else _get(event, "kubetrail.intake")
+        if isinstance(value, list):
+            counts.update(v for v in value if isinstance(v, str | int))
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            counts[value] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:size]
 
 
 # --- editing the query from a click ---------------------------------------------------------

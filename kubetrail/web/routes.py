@@ -326,17 +326,23 @@ class WebUI:
         if search is None:
             return html("fragment_error.html", {"message": error and error["message"]}, 400)
 
-        def read_all() -> list[Any]:
-            return [
-                self.store.facet(f, search.compiled, search.start_us, search.end_us, 8)
-                for f in ev.FACET_FIELDS
-            ]
-
         try:
-            facets = await self._read(read_all)
+            sample = await self._read(
+                self.store.search,
+                search.compiled,
+                search.start_us,
+                search.end_us,
+                ev.FACET_SAMPLE,
+                None,
+            )
         except StoreError as exc:
             return html("fragment_error.html", {"message": f"facets: {exc}"}, 503)
-        context = {"facets": facets, "state": self._state(request), "refine": ev.refine}
+        context = {
+            "facets": [(f, ev.top_values(sample.events, f)) for f in ev.FACET_FIELDS],
+            "sampled": len(sample.events) if sample.next_cursor else None,
+            "state": self._state(request),
+            "refine": ev.refine,
+        }
         return html("facets.html", context)
 
     async def export(self, request: Request, viewer: Viewer) -> Response:

@@ -154,3 +154,16 @@ def test_json_export_is_bounded_ndjson_of_the_search(server: Server, analyst: ht
     lines = reply.text.splitlines()
     assert 0 < len(lines) <= 10_000
     assert all('"action":"get"' in line for line in lines)
+
+
+@pytest.mark.parametrize("field", ["event.action", "user.name", "http.response.status_code"])
+def test_facets_agree_with_the_api_on_a_search_smaller_than_the_sample(
+    server: Server, analyst: httpx.Client, field: str
+) -> None:
+    params = {"q": "NOT kubernetes.resource:leases", **server.range()}
+    html = analyst.get("/events/facets", params=params).text
+    section = html.split(f'data-field="{field}"', 1)[1].split("</section>", 1)[0]
+    shown = [int(n) for n in re.findall(r'<span class="count">(\d+)</span>', section)]
+    expected = server.api("/api/v1/facets", field=field, size=8, **params)["values"]
+    assert shown == [v["count"] for v in expected]
+    assert "newest" not in html  # every matching event was counted

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubetrail.query import SqliteDialect, compile_query
-from kubetrail.web.events import bars, csv_rows, flatten, refine
+from kubetrail.web.events import bars, csv_rows, flatten, refine, top_values
 from kubetrail.web.session import LIFETIME_S, SessionError, Signer, load_secret
 
 HOSTILE_VALUES = [
@@ -117,3 +117,16 @@ def test_the_signing_key_is_made_once_private_and_kept(tmp_path: Path) -> None:
     key = load_secret(tmp_path)
     assert load_secret(tmp_path) == key and len(key) == 32
     assert (tmp_path / "web-session.key").stat().st_mode & 0o077 == 0
+
+
+def test_facet_values_count_list_elements_and_keep_numbers() -> None:
+    events: list[dict[str, Any]] = [
+        {"user": {"roles": ["dev", "ops"]}, "http": {"response": {"status_code": 403}}},
+        {"user": {"roles": ["dev"]}, "http": {"response": {"status_code": 200}}},
+        {"user": {}, "http": {"response": {"status_code": 403}}},
+        {"kubetrail": {"intake": "prod"}},
+    ]
+    assert top_values(events, "user.roles") == [("dev", 2), ("ops", 1)]
+    assert top_values(events, "http.response.status_code") == [(403, 2), (200, 1)]
+    assert top_values(events, "intake") == [("prod", 1)]
+    assert top_values(events, "user.roles", size=1) == [("dev", 2)]
