@@ -2,9 +2,10 @@
 
     python bench/web.py [--events 1000000] [--rounds 5] [--data data/bench-web]
 
-The store is built once (`--data` is kept; delete it to rebuild) (the demo generator over as many simulated hours as needed, parsed and
-appended as the intake would) and reused by later runs. Each request goes through the whole
-ASGI app in-process (session, search, template), so the time is the server's, without network.
+The store is built once (the demo generator over as many simulated hours as needed, parsed and
+appended as the intake would) and reused by later runs; delete `--data` to rebuild it. Each
+request goes through the whole ASGI app in-process (session, search, template), so the time is
+the server's, without network.
 The page renders the table; its histogram and facets are separate fragments the page loads,
 timed apart. The baseline is `GET /api/v1/events` with the same query and page size.
 """
