@@ -412,7 +412,8 @@ class WebUI:
         except AlertNotFound:
             return html("error.html", _error_context(404, "no such alert", viewer), 404)
         data = alert.to_dict()
-        found = [await self._read(self.store.get, i) for i in alert.event_ids]
+        ids = list(alert.event_ids)
+        found = await self._read(lambda: [self.store.get(i) for i in ids])
         events = [with_description(e) for e in found if e is not None]
         entity = alert.entity
         hunt = " AND ".join(
