@@ -33,6 +33,7 @@ from kubetrail.server.detection import start_process
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
+from kubetrail.web import web_routes
 
 log = logging.getLogger("kubetrail.server")
 RETENTION_CHECK_S = 3600
@@ -160,6 +161,7 @@ def create_app(
         *SearchApi(service.events, auth).routes(),
         *AlertsApi(service.alerts, auth).routes(),
         *intakes.routes(),
+        *web_routes(service, auth),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(_Timing, metrics=service.metrics)]
