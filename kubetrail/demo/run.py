@@ -77,7 +77,8 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
 
 def _report(url: str, token: str, alerts: list[dict[str, object]], data_dir: Path) -> None:
     print(f"\nkubetrail is serving at {url}")
-    print(f"API token (admin): {token}\n")
+    print(f"API token (admin): {token}")
+    print(f"open {url}/ in a browser and sign in with the token\n")
     print(f"{len(alerts)} alerts:")
     for alert in alerts[:15]:
         rule = alert["rule"]
