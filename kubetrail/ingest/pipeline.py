@@ -8,6 +8,7 @@ sender's timestamp, else the time of receipt.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,29 @@ def to_micros(text: str) -> int | None:
     return int(moment.timestamp() * 1_000_000)
 
 
-def prepare(text: str, intake_id: int, intake: str, sender_ts: str | None, now_us: int) -> NewEvent:
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An event as the intake received it, before parsing: the writer parses it."""
+
+    text: str
+    id: bytes
+    intake_id: int
+    intake: str
+    sender_ts: str | None
+    now_us: int
+
+    def prepare(self) -> NewEvent:
+        return prepare(self.text, self.intake_id, self.intake, self.sender_ts, self.now_us, self.id)
+
+
+def prepare(
+    text: str,
+    intake_id: int,
+    intake: str,
+    sender_ts: str | None,
+    now_us: int,
+    known_id: bytes | None = None,
+) -> NewEvent:
     doc: dict[str, Any] = normalize_or_error(text)
     ts_us = None
     start = doc.get("event", {}).get("start")
@@ -34,7 +57,7 @@ def prepare(text: str, intake_id: int, intake: str, sender_ts: str | None, now_u
         ts_us = to_micros(start)
     if ts_us is None and sender_ts:
         ts_us = to_micros(sender_ts)
-    return NewEvent(event_id(intake_id, text), ts_us or now_us, intake, doc, text)
+    return NewEvent(known_id or event_id(intake_id, text), ts_us or now_us, intake, doc, text)
 
 
 def now_micros() -> int:

@@ -21,10 +21,10 @@ from kubetrail.api.errors import ApiError
 from kubetrail.ingest import forms
 from kubetrail.ingest.body import check_json_content_type, read_body
 from kubetrail.ingest.keys import IntakeResolver, key_from_request
-from kubetrail.ingest.pipeline import now_micros, prepare
+from kubetrail.ingest.pipeline import Received, now_micros
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
-from kubetrail.store.base import Intake, NewEvent, StoreBusy, StoreError
+from kubetrail.store.base import Intake, StoreBusy, StoreError, event_id
 
 log = logging.getLogger("kubetrail.intake")
 
@@ -89,7 +89,7 @@ class Intakes:
         body = await read_body(request, self.max_request_bytes)
         submitted = form(body)
         now = now_micros()
-        events: list[NewEvent] = []
+        events: list[Received] = []
         ids: list[str | None] = []
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(submitted):
@@ -110,12 +110,19 @@ class Intakes:
                 )
                 ids.append(None)
                 continue
-            event = prepare(item.text, intake.id, intake.name, item.sender_ts, now)
-            events.append(event)
-            ids.append(event.id.hex())
+            received = Received(
+                item.text,
+                event_id(intake.id, item.text),
+                intake.id,
+                intake.name,
+                item.sender_ts,
+                now,
+            )
+            events.append(received)
+            ids.append(received.id.hex())
         self.metrics.received.inc(len(events))
         try:
-            new = await self.writer.write(events)
+            await self.writer.write(events)
         except StoreBusy as exc:
             self.metrics.rejected.labels("busy").inc(len(events))
             raise ApiError(
@@ -129,10 +136,6 @@ class Intakes:
                 "the store failed to commit; try again",
                 {"Retry-After": str(self.retry_after_s)},
             ) from None
-        self.metrics.stored.inc(new)
-        self.metrics.parse_errors.inc(
-            sum(1 for e in events if "parse_error" in e.doc.get("kubetrail", {}))
-        )
         if single:
             return JSONResponse({"event_id": ids[0]}, status_code=200)
         body_out: dict[str, Any] = {"event_ids": ids}
