@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from kubetrail import __version__
+from kubetrail.agent.cli import agent
 from kubetrail.demo.cli import demo
 from kubetrail.parse.cli import parse
 
@@ -25,6 +26,7 @@ def cli() -> None:
 
 cli.add_command(parse)
 cli.add_command(demo)
+cli.add_command(agent)
 
 
 def main() -> None:
