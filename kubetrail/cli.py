@@ -11,6 +11,7 @@ import click
 from kubetrail import __version__
 from kubetrail.agent.cli import agent
 from kubetrail.demo.cli import demo
+from kubetrail.k8s.cli import k8s
 from kubetrail.parse.cli import parse
 
 
@@ -27,6 +28,7 @@ def cli() -> None:
 cli.add_command(parse)
 cli.add_command(demo)
 cli.add_command(agent)
+cli.add_command(k8s)
 
 
 def main() -> None:

@@ -30,6 +30,9 @@ BATCH_PATH: Final = "/plain/batch"
 # a key the intake does not know will not become valid in a second: ask again slowly
 UNAUTHORIZED_RETRY: Final = 30.0
 RETRY_AFTER_CAP: Final = 600.0
+# a line the intake refused although it was within the agent's limit: the intake's limit is
+# lower than configured, so its error event keeps a modest start of the text
+REJECTED_KEEP: Final = 8 * 1024
 
 
 class Stopping(Exception):
@@ -68,7 +71,7 @@ class Shipper:
                 extra={"file": source, "count": len(rejected), "status": rejected[0].status},
             )
             events = [
-                error_event("line too long", source, -1, r.line, len(r.line), 64 * 1024)
+                error_event("line too long", source, -1, r.line, len(r.line), REJECTED_KEEP)
                 for r in rejected
             ]
             still = self._send(key, events, logfile)

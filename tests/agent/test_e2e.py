@@ -46,6 +46,8 @@ def chaos(tmp_path: Path, intake: FakeIntake, seed: int, count: int, steps: int)
     writer = RotatingWriter(logdir)
     agent = AgentProcess(config, tmp_path / "agent.log")
     agent.start()
+    # files rotated away before the agent's very first start are not its to read: wait for it
+    assert wait_for(lambda: b"agent started" in agent.log.read_bytes(), timeout=20)
     intake_down = False
     try:
         pos = 0
