@@ -59,6 +59,10 @@ class Agent:
         self.metrics.gauges["buffered_bytes"] = lambda: self.buffer.pending_bytes
         self._saved_at = 0.0
         self._unsaved = False
+        if saved is None:
+            # the first start's time decides which rotated files are ours: it must survive a
+            # kill before the first acknowledgement
+            self._checkpoint()
 
     def _append(self, t: Tracked, lines: list[bytes], end: int) -> None:
         header = {"id": t.id, "logfile": t.logfile, "path": t.path, "end": end, "n": len(lines)}

@@ -17,6 +17,7 @@ import hashlib
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
@@ -45,6 +46,7 @@ class FakeIntake:
         self.key = keys[0]
         self.lock = threading.Lock()
         self.store: dict[str, bytes] = {}
+        self.stored_at: dict[str, float] = {}  # time.monotonic() of the first storage
         self.received = 0  # lines received, duplicates included
         self.requests: list[Request] = []
         self.failure: Failure | None = None
@@ -107,7 +109,9 @@ class FakeIntake:
                     ids.append("")
                     continue
                 digest = hashlib.sha256(key.encode() + b"\0" + line).hexdigest()
-                self.store.setdefault(digest, line)
+                if digest not in self.store:
+                    self.store[digest] = line
+                    self.stored_at[digest] = time.monotonic()
                 self.received += 1
                 ids.append(digest[:32])
         answer: dict[str, object] = {"event_ids": ids}
@@ -140,6 +144,7 @@ class FakeIntake:
                 auth = self.headers.get("Authorization", "")
                 if not key and auth.startswith("Bearer "):
                     key = auth.removeprefix("Bearer ")
+                headers: dict[str, str]
                 if self.path != "/plain/batch":
                     status, headers, answer = 404, {}, b"{}"
                 else:
