@@ -65,6 +65,7 @@ class Tracked:
     finished: bool = False
     # below: runtime only, rebuilt after a restart
     handle: BinaryIO | None = None
+    gz: bool = False
     pos: int = 0  # where the handle is
     partial: bytes = b""  # bytes after the last newline
     long_head: bytes | None = None  # the kept start of a line over the limit
@@ -302,6 +303,7 @@ class Tailer:
             log.debug("cannot open yet", extra={"file": path, "reason": str(exc)})
             return False
         t.handle, t.path, t.pos, t.partial, t.long_head = handle, path, t.offset, b"", None
+        t.gz = hasattr(handle, "fileobj")
         t.dev, t.ino = st.st_dev, st.st_ino
         t.last_growth, t.orphan_since = now, None
         return True
@@ -336,6 +338,12 @@ class Tailer:
                 self._orphan(t, now)
                 return
             if not data:
+                return
+            if not t.gz and not t.fp.matches(pread_head(t.handle.fileno(), t.fp.length)):
+                # truncated (copytruncate) after the identity check and before this read: the
+                # bytes read may be the new content from the middle of a line
+                log.info("file truncated while reading (copytruncate)", extra={"file": t.path})
+                self._orphan(t, now)
                 return
             t.last_growth = now
             self._consume(t, data)

@@ -90,6 +90,11 @@ def chaos(tmp_path: Path, intake: FakeIntake, seed: int, count: int, steps: int)
         assert agent.terminate() == 0
     finally:
         agent.ensure_stopped()
+    written_set = set(written)
+    altered = [line[:120] for line in stored if line not in written_set]
+    assert not altered, (
+        f"{len(altered)} stored lines were never written (seed {seed}): {altered[:2]}"
+    )
     ids = audit_ids(stored)
     missing = expected - set(ids)
     assert not missing, f"{len(missing)} lines lost (seed {seed}), e.g. {sorted(missing)[:3]}"
