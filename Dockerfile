@@ -12,6 +12,7 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 # the apiserver's audit log is usually readable by root alone
 RUN useradd --system --uid 10001 --no-create-home kubetrail
 USER 10001
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# two malloc arenas: the agent's reader and shipper threads otherwise each keep freed memory
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2
 ENTRYPOINT ["kubetrail"]
 CMD ["agent", "--config", "/etc/kubetrail/agent.yaml"]

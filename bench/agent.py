@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -55,11 +56,13 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def agent_run(tmp: Path, intake: FakeIntake, data: list[bytes]) -> tuple[float, float]:
+def agent_run(
+    tmp: Path, intake: FakeIntake, data: list[bytes], **settings: Any
+) -> tuple[float, float]:
     logdir = tmp / "log"
-    logdir.mkdir()
+    logdir.mkdir(parents=True)
     (logdir / "audit.log").write_bytes(b"".join(line + b"\n" for line in data))
-    config = write_config(tmp, intake.url, intake.key, logdir, log_format="json")
+    config = write_config(tmp, intake.url, intake.key, logdir, **settings)
     argv = [sys.executable, "-m", "kubetrail", "agent", "--config", str(config)]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
@@ -85,7 +88,7 @@ def baseline_run(intake: FakeIntake, data: list[bytes], batch: int = 2000) -> fl
 
 def latency_run(tmp: Path, intake: FakeIntake, data: list[bytes], seconds: int) -> list[float]:
     logdir = tmp / "log"
-    logdir.mkdir()
+    logdir.mkdir(parents=True)
     config = write_config(tmp, intake.url, intake.key, logdir, flush_interval=0.25)
     argv = [sys.executable, "-m", "kubetrail", "agent", "--config", str(config)]
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
@@ -113,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--latency-seconds", type=int, default=10)
+    parser.add_argument("--batch-max-lines", type=int, help="agent setting (default: its own)")
+    parser.add_argument("--batch-max-bytes", type=int, help="agent setting (default: its own)")
     args = parser.parse_args()
     print(f"generating {args.events:,} events ...", flush=True)
     data = corpus(args.events)
@@ -124,7 +129,8 @@ def main() -> None:
         base_intake.stop()
         intake = FakeIntake()
         intake.start()
-        ours, rss = agent_run(Path(tmp) / "throughput", intake, data)
+        settings = {k: v for k, v in vars(args).items() if k.startswith("batch_") and v is not None}
+        ours, rss = agent_run(Path(tmp) / "throughput", intake, data, **settings)
         intake.stop()
         print(f"agent (file -> disk buffer -> intake): {ours:,.0f} events/s (goal >= 50,000)")
         print(f"baseline (read + POST, no durability): {base:,.0f} events/s")

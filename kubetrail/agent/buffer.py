@@ -115,18 +115,20 @@ class DiskBuffer:
         return self.pending_bytes >= self.max_bytes
 
     def append(self, header: dict[str, Any], body: bytes) -> None:
-        payload = orjson.dumps(header) + b"\n" + body
-        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        head = orjson.dumps(header) + b"\n"
+        length, crc = len(head) + len(body), zlib.crc32(body, zlib.crc32(head))
         with self._cond:
             if self._sizes[self.tail] >= self.segment_bytes:
                 self._out.close()
                 self.tail += 1
                 self._sizes[self.tail] = 0
                 self._out = open(self.dir / _name(self.tail), "ab")  # noqa: SIM115
-            # one write per frame: a kill -9 leaves a whole frame or a torn one the CRC catches
-            self._out.write(frame)
+            # no copy of the body into one frame: a kill -9 between the writes leaves a torn
+            # frame, which its length and CRC reveal at the next start
+            self._out.write(_FRAME.pack(length, crc) + head)
+            self._out.write(body)
             self._out.flush()
-            self._sizes[self.tail] += len(frame)
+            self._sizes[self.tail] += _FRAME.size + length
             self._cond.notify_all()
 
     def sync(self) -> None:

@@ -125,9 +125,8 @@ class Agent:
         key = self.keys.get(header["logfile"])
         if key is None:  # the config changed since this batch was read: use the first key
             key = self.cfg.logfiles[0].intakekey
-        lines = frame.body.split(b"\n")
-        self.shipper.deliver(key, lines, header["logfile"], header["path"])
-        self.metrics.add("lines_shipped", header["logfile"], len(lines))
+        self.shipper.deliver(key, frame.body, header["logfile"], header["path"])
+        self.metrics.add("lines_shipped", header["logfile"], header["n"])
 
     def _checkpoint_if_due(self) -> None:
         if self._unsaved and time.monotonic() - self._saved_at >= CHECKPOINT_EVERY:

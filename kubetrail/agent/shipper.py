@@ -59,9 +59,10 @@ class Shipper:
     def close(self) -> None:
         self.client.close()
 
-    def deliver(self, key: str, lines: list[bytes], logfile: str, source: str) -> None:
-        """Return once the intake stored every line; raise Stopping if the agent stops first."""
-        rejected = self._send(key, lines, logfile)
+    def deliver(self, key: str, body: bytes, logfile: str, source: str) -> None:
+        """Send `body` (newline-separated lines); return once the intake stored every line,
+        raise Stopping if the agent stops first."""
+        rejected = self._send(key, body, logfile)
         if rejected:
             # the intake refused these lines one by one: keep them as error events so that they
             # are still stored, counted and visible
@@ -74,12 +75,12 @@ class Shipper:
                 error_event("line too long", source, -1, r.line, len(r.line), REJECTED_KEEP)
                 for r in rejected
             ]
-            still = self._send(key, events, logfile)
+            still = self._send(key, b"\n".join(events), logfile)
             if still:
                 log.error("intake refused error events", extra={"count": len(still)})
 
-    def _send(self, key: str, lines: list[bytes], logfile: str) -> list[Rejected]:
-        body = b"\n".join(lines)
+    def _send(self, key: str, lines: bytes, logfile: str) -> list[Rejected]:
+        body = lines
         headers = {"X-SEKOIAIO-INTAKE-KEY": key, "Content-Type": "text/plain"}
         if self.cfg.compression == "gzip":
             body = gzip.compress(body, compresslevel=1, mtime=0)
@@ -97,11 +98,12 @@ class Shipper:
                 status = response.status_code
                 if status == 200:
                     return self._rejected(response, lines)
-                if status == 413 and len(lines) > 1:
-                    half = len(lines) // 2
-                    return self._send(key, lines[:half], logfile) + self._send(
-                        key, lines[half:], logfile
-                    )
+                if status == 413 and b"\n" in lines:
+                    parts = lines.split(b"\n")
+                    half = len(parts) // 2
+                    first, second = b"\n".join(parts[:half]), b"\n".join(parts[half:])
+                    del parts
+                    return self._send(key, first, logfile) + self._send(key, second, logfile)
                 reason = f"HTTP {status}: {response.text[:200]}"
                 if status == 401:
                     log.error(
@@ -125,11 +127,14 @@ class Shipper:
         ceiling = min(self.cfg.retry_max, self.cfg.retry_initial * 2 ** min(attempt, 30))
         return random.uniform(0, ceiling)
 
-    def _rejected(self, response: httpx.Response, lines: list[bytes]) -> list[Rejected]:
+    def _rejected(self, response: httpx.Response, body: bytes) -> list[Rejected]:
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             return []
+        if not isinstance(answer, dict) or not answer.get("errors"):
+            return []
+        lines = body.split(b"\n")
         out: list[Rejected] = []
         for item in answer.get("errors") or () if isinstance(answer, dict) else ():
             index = item.get("index") if isinstance(item, dict) else None

@@ -41,10 +41,10 @@ from kubetrail.agent.metrics import Metrics
 
 log = logging.getLogger("kubetrail.agent")
 
-CHUNK: Final = 1024 * 1024
+CHUNK: Final = 256 * 1024
 # read at most this much of one file per poll, so that every file and the buffer limit get
 # their turn
-READ_BUDGET: Final = 8 * CHUNK
+READ_BUDGET: Final = 32 * CHUNK
 
 # how many finished files' fingerprints are remembered (rotated backups kept on disk)
 DONE_KEPT: Final = 1000

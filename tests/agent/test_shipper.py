@@ -15,6 +15,7 @@ from tests.agent import fake_intake
 from tests.agent.fake_intake import FakeIntake
 
 LINES = [orjson.dumps({"auditID": f"id-{i}", "verb": "get"}) for i in range(50)]
+BODY = b"\n".join(LINES)
 
 
 def shipper(intake: FakeIntake, tmp_path: Path, **extra: object) -> tuple[Shipper, Metrics]:
@@ -53,7 +54,7 @@ def test_transient_failures_are_retried_until_stored(
 ) -> None:
     intake.fail(status, retry_after, times=3)
     ship, metrics = shipper(intake, tmp_path)
-    ship.deliver(intake.key, LINES, "/a.log", "/a.log")
+    ship.deliver(intake.key, BODY, "/a.log", "/a.log")
     assert sorted(intake.stored_lines()) == sorted(LINES)
     assert [r.status for r in intake.requests] == [status] * 3 + [200]
     assert metrics.get("retries") == 3
@@ -63,7 +64,7 @@ def test_retry_after_is_honoured(intake: FakeIntake, tmp_path: Path) -> None:
     intake.fail(503, "1", times=1)
     ship, _ = shipper(intake, tmp_path)
     ship.stop = stop = RecordingStop()
-    ship.deliver(intake.key, LINES, "/a.log", "/a.log")
+    ship.deliver(intake.key, BODY, "/a.log", "/a.log")
     assert stop.waits == [1.0]
 
 
@@ -73,7 +74,7 @@ def test_connection_refused_is_retried_until_the_intake_is_back(
     intake.stop()
     ship, metrics = shipper(intake, tmp_path)
     threading.Timer(0.3, intake.start).start()
-    ship.deliver(intake.key, LINES, "/a.log", "/a.log")
+    ship.deliver(intake.key, BODY, "/a.log", "/a.log")
     assert len(intake.stored_lines()) == len(LINES)
     assert metrics.get("retries") >= 1
 
@@ -84,7 +85,7 @@ def test_an_unknown_key_keeps_the_batch_until_the_agent_stops(
     ship, _ = shipper(intake, tmp_path)
     threading.Timer(0.3, ship.stop.set).start()
     with pytest.raises(Stopping):
-        ship.deliver("wrong-key", LINES, "/a.log", "/a.log")
+        ship.deliver("wrong-key", BODY, "/a.log", "/a.log")
     assert intake.stored_lines() == []
     assert intake.requests[0].status == 401
 
@@ -94,7 +95,7 @@ def test_a_request_too_large_is_split(
 ) -> None:
     monkeypatch.setattr(fake_intake, "REQUEST_LIMIT", 1000)
     ship, _ = shipper(intake, tmp_path, compression="none")
-    ship.deliver(intake.key, LINES, "/a.log", "/a.log")
+    ship.deliver(intake.key, BODY, "/a.log", "/a.log")
     assert sorted(intake.stored_lines()) == sorted(LINES)
     assert intake.requests[0].status == 413
     assert all(r.lines * 30 <= 1000 for r in intake.requests if r.status == 200)
@@ -106,7 +107,7 @@ def test_lines_the_intake_refuses_come_back_as_error_events(
     monkeypatch.setattr(fake_intake, "EVENT_LIMIT", 20_000)  # stricter than the agent's
     big = orjson.dumps({"auditID": "big", "pad": "p" * 30_000})
     ship, metrics = shipper(intake, tmp_path)
-    ship.deliver(intake.key, [*LINES[:3], big], "/a.log", "/a.log")
+    ship.deliver(intake.key, b"\n".join([*LINES[:3], big]), "/a.log", "/a.log")
     stored = [orjson.loads(line) for line in intake.stored_lines()]
     assert sorted(d.get("auditID", "") for d in stored) == ["", "id-0", "id-1", "id-2"]
     (error,) = [d for d in stored if d.get("kind") == "KubetrailAgentError"]
@@ -117,5 +118,5 @@ def test_lines_the_intake_refuses_come_back_as_error_events(
 
 def test_bodies_are_gzipped_by_default(intake: FakeIntake, tmp_path: Path) -> None:
     ship, _ = shipper(intake, tmp_path)
-    ship.deliver(intake.key, LINES, "/a.log", "/a.log")
+    ship.deliver(intake.key, BODY, "/a.log", "/a.log")
     assert intake.requests[0].gzip
