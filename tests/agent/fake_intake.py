@@ -136,7 +136,11 @@ class FakeIntake:
                     intake._connections.discard(self.connection)
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                expected = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(expected)
+                if len(body) < expected:  # the client died mid-request: nothing was sent
+                    self.close_connection = True
+                    return
                 zipped = self.headers.get("Content-Encoding") == "gzip"
                 if zipped:
                     body = gzip.decompress(body)
