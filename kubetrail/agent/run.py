@@ -186,5 +186,10 @@ def status(cfg: AgentConfig) -> dict[str, Any]:
                 "finished": s.get("end") is not None,
             }
         )
-    buffered = sum(p.stat().st_size for p in (cfg.state_dir / "buffer").glob("*.seg"))
-    return {"files": files, "buffer_bytes_on_disk": buffered, "state_dir": str(cfg.state_dir)}
+    # bytes after the acknowledged pointer: what the intake has not confirmed yet
+    ack_seg, ack_pos = saved["ack"] or (0, 0)
+    buffered = 0
+    for seg in (cfg.state_dir / "buffer").glob("*.seg"):
+        if seg.stem.isdigit() and int(seg.stem) >= ack_seg:
+            buffered += seg.stat().st_size - (ack_pos if int(seg.stem) == ack_seg else 0)
+    return {"files": files, "buffered_bytes": buffered, "state_dir": str(cfg.state_dir)}

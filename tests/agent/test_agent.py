@@ -152,7 +152,9 @@ def test_status_and_metrics_report_offsets_lag_and_counters(
     assert intake.key not in text
     result = CliRunner().invoke(cli, ["agent", "status", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    (row,) = orjson.loads(result.stdout)["files"]
+    report = orjson.loads(result.stdout)
+    assert report["buffered_bytes"] > len(event(100))  # the unsent line, in its frame
+    (row,) = report["files"]
     size = log.stat().st_size
     assert (row["path"], row["size"], row["lag"]) == (str(log), size, len(event(100)) + 1)
     table = CliRunner().invoke(cli, ["agent", "status", "--config", str(config)])
