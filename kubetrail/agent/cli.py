@@ -83,9 +83,8 @@ def status(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
-    click.echo(
-        f"state: {report['state_dir']}  not yet acknowledged in the buffer: {report['buffered_bytes']} B"
-    )
+    buffered = report["buffered_bytes"]
+    click.echo(f"state: {report['state_dir']}  buffered, not yet acknowledged: {buffered} B")
     click.echo(f"{'acked':>14} {'size':>14} {'lag':>12}  file")
     for f in report["files"]:
         size = "gone" if f["size"] is None else str(f["size"])
