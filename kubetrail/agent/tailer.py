@@ -117,6 +117,7 @@ class Tailer:
             (int(n), str(d)): None for n, d in (saved or {}).get("done", [])
         }
         self._known_siblings: set[tuple[str, int, int, int]] = set()
+        self._live_paths: set[str] = set()
         for id_, s in (saved or {}).get("files", {}).items():
             acked = int(s["acked"])
             t = Tracked(
@@ -183,8 +184,10 @@ class Tailer:
     def _scan(self, now: float) -> None:
         open_ = {(t.dev, t.ino): t for t in self.files.values() if t.handle is not None}
         seen: set[tuple[int, int]] = set()
+        self._live_paths.clear()
         for lf in self.cfg.logfiles:
             for path in sorted(glob.glob(lf.filepath)):
+                self._live_paths.add(path)
                 try:
                     st = os.stat(path)
                 except OSError:
@@ -221,12 +224,17 @@ class Tailer:
             if not any(c in lf.filepath for c in "*?["):
                 places[_sibling_glob(lf.filepath)] = lf.filepath
         present: set[tuple[str, int, int, int]] = set()
+        held = {(t.dev, t.ino) for t in self.files.values() if t.handle is not None}
         for pattern, logfile in places.items():
             for path in glob.glob(pattern):
+                if path in self._live_paths:
+                    continue  # a live file is never a rotated one, even before its first line
                 try:
                     st = os.stat(path)
                 except OSError:
                     continue
+                if (st.st_dev, st.st_ino) in held:
+                    continue  # being read already
                 key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
                 present.add(key)
                 if key in self._known_siblings or st.st_mtime < self.epoch:
