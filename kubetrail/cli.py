@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from kubetrail import __version__
+from kubetrail.agent.cli import agent
 from kubetrail.demo.cli import demo
 from kubetrail.detect.cli import rules, scan
 from kubetrail.k8s.cli import k8s
@@ -40,6 +41,7 @@ cli.add_command(query)
 cli.add_command(scan)
 cli.add_command(rules)
 cli.add_command(policy)
+cli.add_command(agent)
 cli.add_command(k8s)
 
 

@@ -1,7 +1,8 @@
-"""Kubernetes-side setup: what to give kube-apiserver so that it sends kubetrail its audit log.
+"""Kubernetes-side setup: how kube-apiserver sends kubetrail its audit log, and the agent.
 
 apiserver_flags(...) -> list[str]      the kube-apiserver flags, log or webhook backend
 webhook_kubeconfig(url, key) -> dict   the kubeconfig of the webhook backend
+render(ManifestOptions(...)) -> str    the agent's DaemonSet, ConfigMap and Secret
 """
 
 from kubetrail.k8s.apiserver import (
@@ -13,13 +14,17 @@ from kubetrail.k8s.apiserver import (
     webhook_kubeconfig,
     webhook_url,
 )
+from kubetrail.k8s.manifests import ManifestOptions, manifests, render
 
 __all__ = [
     "LOG_PATH",
     "POLICY_PATH",
     "WEBHOOK_CONFIG_PATH",
+    "ManifestOptions",
     "SetupError",
     "apiserver_flags",
+    "manifests",
+    "render",
     "webhook_kubeconfig",
     "webhook_url",
 ]
