@@ -12,13 +12,14 @@ import itertools
 import random
 import uuid
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 import pytest
 
 from kubetrail.demo.generate import lines as demo_lines
-from tests.agent.fake_intake import FakeIntake
 from tests.agent.harness import AgentProcess, RotatingWriter, audit_ids, wait_for, write_config
+from tests.agent.real_intake import RealIntake
 
 
 def corpus(count: int, seed: int) -> list[bytes]:
@@ -36,7 +37,18 @@ def corpus(count: int, seed: int) -> list[bytes]:
     raise AssertionError("unreachable")
 
 
-def chaos(tmp_path: Path, intake: FakeIntake, seed: int, count: int, steps: int) -> None:
+class Intake(Protocol):
+    url: str
+    key: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def stored_lines(self) -> list[bytes]: ...
+
+
+def chaos(tmp_path: Path, intake: Intake, seed: int, count: int, steps: int) -> None:
     rnd = random.Random(seed)
     logdir = tmp_path / "log"
     logdir.mkdir()
@@ -104,12 +116,12 @@ def chaos(tmp_path: Path, intake: FakeIntake, seed: int, count: int, steps: int)
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_line_lost_or_doubled_under_rotation_kills_and_outages(
-    tmp_path: Path, intake: FakeIntake, seed: int
+    tmp_path: Path, real_intake: RealIntake, seed: int
 ) -> None:
-    chaos(tmp_path, intake, seed, count=20_000, steps=40)
+    chaos(tmp_path, real_intake, seed, count=20_000, steps=40)
 
 
 @pytest.mark.soak
 @pytest.mark.parametrize("seed", range(100, 105))
-def test_soak(tmp_path: Path, intake: FakeIntake, seed: int) -> None:
-    chaos(tmp_path, intake, seed, count=200_000, steps=400)
+def test_soak(tmp_path: Path, real_intake: RealIntake, seed: int) -> None:
+    chaos(tmp_path, real_intake, seed, count=200_000, steps=400)
