@@ -28,7 +28,7 @@ from kubetrail.query import Compiled, QueryError, QuerySyntaxError, compile_quer
 from kubetrail.store.base import EventStore, QueryTimeout, StoreError
 from kubetrail.store.sqlite.events import iso_us
 
-MAX_LIMIT: Final = 1000
+MAX_LIMIT: Final = 10_000  # as Elasticsearch's max_result_window: a page of at most ~25 MB
 DEFAULT_RANGE: Final = "now-24h"
 _INTERVAL: Final = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNIT_US: Final = {

@@ -120,7 +120,9 @@ class EventStore(Protocol):
 
     def get(self, event_id: str) -> dict[str, Any] | None: ...
 
-    def delete_before(self, ts_us: int) -> int: ...
+    def delete_before(self, ts_us: int) -> int:
+        """Retention: delete the events received before `ts_us` (receipt time, not event time:
+        an old log imported today is kept for the whole retention period)."""
 
     def tail(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """Events stored after the watermark `after` (None: from the start), oldest first.
