@@ -30,6 +30,8 @@ class Setting:
 
 SETTINGS: Final = (
     Setting("data_dir", "data", "Folder of the embedded store (events.db, state.db)."),
+    Setting("events_url", "", "Events store: empty = embedded SQLite, or clickhouse://host:9000/db."),
+    Setting("state_url", "", "State store: empty = embedded SQLite, or postgresql://user@host/db."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "TCP port to listen on."),
     Setting("workers", 2, "Service processes: parsing runs in parallel, one per core."),
@@ -50,6 +52,8 @@ _BY_NAME: Final = {s.name: s for s in SETTINGS}
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "data"
+    events_url: str = ""
+    state_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2

@@ -64,6 +64,16 @@ def data_options(fn: F) -> F:
 @click.option("--host", help="Address to listen on [default 127.0.0.1].")
 @click.option("--port", type=int, help="TCP port [default 8080].")
 @click.option("--retention-days", type=int, help="Delete events older than this [default 30].")
+@click.option(
+    "--events",
+    "events_url",
+    help="Events store URL, e.g. clickhouse://host:9000/kubetrail [default: embedded].",
+)
+@click.option(
+    "--state",
+    "state_url",
+    help="State store URL, e.g. postgresql://kubetrail@host/kubetrail [default: embedded].",
+)
 def serve(config: Config) -> None:
     """Run the kubetrail service: intake, search API, health and metrics.
 

@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
-CLICKHOUSE_CANDIDATES = ("clickhouse-server", "/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")
+PG_BIN_DIRS = (
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+)
+CLICKHOUSE_CANDIDATES = (
+    "clickhouse-server",
+    "/usr/sbin/clickhouse-server",
+    "/usr/bin/clickhouse-server",
+)
 
 
 class ServerUnavailable(RuntimeError):
@@ -190,15 +198,41 @@ def postgres_server() -> Iterator[Postgres]:
             shutil.chown(root, "postgres")
             shutil.chown(sockets, "postgres")
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "--no-sync", "-E", "UTF8"],
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
         )
         process = subprocess.Popen(
-            [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-             "-h", "127.0.0.1", "-k", str(sockets), "-c", "fsync=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
+            [
+                *prefix,
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(sockets),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=64MB",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
         )

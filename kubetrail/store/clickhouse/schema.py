@@ -1,0 +1,132 @@
+"""The events table on ClickHouse: its DDL for a server version, and rows for it.
+
+One schema for every ClickHouse from 18.16 (Debian's) on: `ts` is Int64 microseconds (no
+DateTime64 before 20.1), the document is kept whole in `doc` (what searches return) and
+flattened into `doc_keys`/`doc_values` (what queries test: 18.16 has no JSONExtract*, see
+kubetrail.query.clickhouse). Newer servers get LowCardinality text columns, which 18.16 only
+had behind an experimental flag.
+
+Partitions are days, so retention drops whole days. The sort key starts with the hour, so a
+time range skips the rest, then the hot fields the common hunts filter on, then (ts, id):
+ReplacingMergeTree collapses rows with the same sort key, which a retried event has.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from kubetrail.store.base import NewEvent
+from kubetrail.store.sqlite.events import HOT_COLUMNS, to_row
+
+_VERSION: Final = re.compile(r"(\d+)\.(\d+)")
+TABLE: Final = "events"
+# (column, type on every version, type where LowCardinality is stable)
+_LOW_CARDINALITY: Final = frozenset(
+    {"intake", "code", "action", "outcome", "namespace", "resource", "subresource"}
+)
+INSERT_COLUMNS: Final = (
+    "ts",
+    "id",
+    "intake",
+    *(column for _, column in HOT_COLUMNS),
+    "parse_error",
+    "doc",
+    "message",
+    "doc_keys",
+    "doc_values",
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the connected server supports, from `SELECT version()`."""
+
+    version: tuple[int, int]
+
+    @classmethod
+    def of(cls, version: str) -> Features:
+        found = _VERSION.match(version)
+        return cls((int(found[1]), int(found[2])) if found else (0, 0))
+
+    @property
+    def low_cardinality(self) -> bool:
+        return self.version >= (19, 0)
+
+
+def create_table(features: Features, name: str = TABLE) -> str:
+    def text(column: str) -> str:
+        if column in _LOW_CARDINALITY and features.low_cardinality:
+            return f"{column} LowCardinality(String)"
+        return f"{column} String"
+
+    hot = [
+        text(column) if column != "status_code" else "status_code Nullable(UInt16)"
+        for _, column in HOT_COLUMNS
+    ]
+    key_type = "Array(LowCardinality(String))" if features.low_cardinality else "Array(String)"
+    columns = ",\n    ".join(
+        [
+            "ts Int64",
+            "id FixedString(16)",
+            text("intake"),
+            *hot,
+            "parse_error UInt8",
+            "doc String",
+            "message String",
+            f"doc_keys {key_type}",
+            "doc_values Array(String)",
+        ]
+    )
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} (\n    {columns}\n) "
+        "ENGINE = ReplacingMergeTree "
+        "PARTITION BY toDate(toDateTime(intDiv(ts, 1000000))) "
+        "ORDER BY (intDiv(ts, 3600000000), resource, action, user_name, ts, id)"
+    )
+
+
+def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
+
+    An object also gets an entry `{}` at its own path, so that `field:*` finds it set.
+    """
+    keys: list[str] = []
+    values: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if path:
+                keys.append(path)
+                values.append("{}")
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, path)
+        else:
+            keys.append(path)
+            values.append(orjson.dumps(value).decode())
+
+    walk(doc, "")
+    return keys, values
+
+
+def to_clickhouse_row(event: NewEvent) -> list[Any]:
+    """The SQLite row (same hot fields, same document body) plus the flattened document."""
+    ts, id_, intake, *hot, parse_error, body, message = to_row(event)
+    doc = dict(event.doc)
+    del doc["message"]
+    keys, values = flatten(doc)
+    hot_values = [
+        ("" if value is None else str(value)) if column != "status_code" else _status(value)
+        for (_, column), value in zip(HOT_COLUMNS, hot, strict=True)
+    ]
+    return [ts, id_, intake, *hot_values, parse_error, body, message, keys, values]
+
+
+def _status(value: Any) -> int | None:
+    return value if isinstance(value, int) and 0 <= value < 65536 else None
