@@ -30,7 +30,9 @@ class Setting:
 
 SETTINGS: Final = (
     Setting("data_dir", "data", "Folder of the embedded store (events.db, state.db)."),
-    Setting("events_url", "", "Events store: empty = embedded SQLite, or clickhouse://host:9000/db."),
+    Setting(
+        "events_url", "", "Events store: empty = embedded SQLite, or clickhouse://host:9000/db."
+    ),
     Setting("state_url", "", "State store: empty = embedded SQLite, or postgresql://user@host/db."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "TCP port to listen on."),

@@ -46,13 +46,22 @@ def generate(minutes: int, seed: int, out: str) -> None:
 
 
 @demo.command("run")
-@click.option("--data-dir", type=click.Path(file_okay=False), default="data/demo",
-              show_default=True, help="A fresh store is created here (emptied first).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default="data/demo",
+    show_default=True,
+    help="A fresh store is created here (emptied first).",
+)
 @click.option("--port", default=8080, show_default=True, help="Port of the demo service.")
 @click.option("--minutes", default=60, show_default=True, help="Cluster time to feed.")
 @click.option("--seed", default=42, show_default=True)
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="Keep serving after feeding the sample (Ctrl-C stops).")
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Keep serving after feeding the sample (Ctrl-C stops).",
+)
 def run_demo(data_dir: str, port: int, minutes: int, seed: int, serve: bool) -> None:
     """Start kubetrail on a fresh store, feed it a sample with an attack, show what it found.
 

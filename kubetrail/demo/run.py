@@ -50,8 +50,16 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
     token = _kubetrail("tokens", "create", "demo-analyst", "--role", "admin", data_dir=data_dir)
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "kubetrail", "serve", "--data-dir", str(data_dir),
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "kubetrail",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
         env={**os.environ, "KUBETRAIL_WORKERS": "1"},
     )
     try:
@@ -60,13 +68,18 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
             sent = 0
             started = time.monotonic()
             for batch in _batches(minutes, seed, 1000):
-                reply = client.post("/plain/batch", content=b"\n".join(batch),
-                                    headers={"X-SEKOIAIO-INTAKE-KEY": key})
+                reply = client.post(
+                    "/plain/batch",
+                    content=b"\n".join(batch),
+                    headers={"X-SEKOIAIO-INTAKE-KEY": key},
+                )
                 reply.raise_for_status()
                 sent += len(batch)
             took = time.monotonic() - started
-            print(f"\nfed {sent:,} audit events ({minutes} minutes of a small cluster) in "
-                  f"{took:.1f} s: {sent / took:,.0f} events/s")
+            print(
+                f"\nfed {sent:,} audit events ({minutes} minutes of a small cluster) in "
+                f"{took:.1f} s: {sent / took:,.0f} events/s"
+            )
             time.sleep(2)  # detection runs behind the writer: give it a moment
             auth = {"Authorization": f"Bearer {token}"}
             alerts = client.get("/api/v1/alerts", headers=auth).json()["alerts"]
@@ -107,5 +120,7 @@ def _report(url: str, token: str, alerts: list[dict[str, object]], data_dir: Pat
     print(f"  curl -H 'Authorization: Bearer {token}' '{url}/api/v1/alerts'")
     for what, query in EXAMPLES:
         print(f"  kubetrail search --data-dir {data_dir} '{query}'   # {what}")
-    print(f"  curl -G -H 'Authorization: Bearer {token}' {url}/api/v1/events "
-          "--data-urlencode 'q=kubernetes.subresource:exec'")
+    print(
+        f"  curl -G -H 'Authorization: Bearer {token}' {url}/api/v1/events "
+        "--data-urlencode 'q=kubernetes.subresource:exec'"
+    )

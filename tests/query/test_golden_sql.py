@@ -116,44 +116,62 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
     ),
     (
         "user.roles:*",
-        'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE j1.value IS NOT NULL)',
+        'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE '
+        "j1.value IS NOT NULL)",
         [],
         "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 != 'null', 0), doc_keys, doc_values)",
         {"p0": "user.roles"},
     ),
     (
         "kubernetes.spec.containers.image:nginx*",
-        'EXISTS (SELECT 1 FROM json_each(doc, \'$."kubernetes"."spec"."containers"\') AS j1 WHERE json_extract(j1.value, \'$."image"\') GLOB ?)',
+        "EXISTS (SELECT 1 FROM json_each(doc, "
+        '\'$."kubernetes"."spec"."containers"\') AS j1 WHERE '
+        "json_extract(j1.value, '$.\"image\"') GLOB ?)",
         ["nginx*"],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, '\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), j1) LIKE %(p1)s, 0), doc_keys, doc_values)",
+        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, "
+        "'\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), j1) "
+        "LIKE %(p1)s, 0), doc_keys, doc_values)",
         {"p0": "kubernetes.spec.containers.image", "p1": "nginx%"},
     ),
     (
         "kubernetes.spec.containers.ports.containerPort:[80 TO 443]",
-        "EXISTS (SELECT 1 FROM json_each(doc, '$.\"kubernetes\".\"spec\".\"containers\"') AS j1 WHERE EXISTS (SELECT 1 FROM json_each(j1.value, '$.\"ports\"') AS j2 WHERE (CASE WHEN json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real') THEN json_extract(j2.value, '$.\"containerPort\"') END >= ? AND CASE WHEN json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real') THEN json_extract(j2.value, '$.\"containerPort\"') END <= ?)))",
+        "EXISTS (SELECT 1 FROM json_each(doc, "
+        '\'$."kubernetes"."spec"."containers"\') AS j1 WHERE EXISTS (SELECT 1 '
+        "FROM json_each(j1.value, '$.\"ports\"') AS j2 WHERE (CASE WHEN "
+        "json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real') THEN "
+        "json_extract(j2.value, '$.\"containerPort\"') END >= ? AND CASE WHEN "
+        "json_type(j2.value, '$.\"containerPort\"') IN ('integer', 'real') THEN "
+        "json_extract(j2.value, '$.\"containerPort\"') END <= ?)))",
         [80, 443],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull((toFloat64OrNull(j1) >= %(p1)s AND toFloat64OrNull(j1) <= %(p2)s), 0), doc_keys, doc_values)",
+        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull((toFloat64OrNull(j1) "
+        ">= %(p1)s AND toFloat64OrNull(j1) <= %(p2)s), 0), doc_keys, "
+        "doc_values)",
         {"p0": "kubernetes.spec.containers.ports.containerPort", "p1": 80, "p2": 443},
     ),
     (
         "kubernetes.spec.host_network:true",
         'json_extract(doc, \'$."kubernetes"."spec"."host_network"\') IN (?, ?)',
         ["true", True],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, %(p2)s), 0), doc_keys, doc_values)",
+        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, "
+        "%(p2)s), 0), doc_keys, doc_values)",
         {"p0": "kubernetes.spec.host_network", "p1": '"true"', "p2": "true"},
     ),
     (
         "user_agent.version:1.28",
         'json_extract(doc, \'$."user_agent"."version"\') IN (?, ?)',
         ["1.28", 1.28],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, %(p2)s), 0), doc_keys, doc_values)",
+        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, "
+        "%(p2)s), 0), doc_keys, doc_values)",
         {"p0": "user_agent.version", "p1": '"1.28"', "p2": "1.28"},
     ),
     (
         "kubernetes.rbacreason:>=m",
-        'CASE WHEN json_type(doc, \'$."kubernetes"."rbacreason"\') = \'text\' THEN json_extract(doc, \'$."kubernetes"."rbacreason"\') END >= ?',
+        "CASE WHEN json_type(doc, '$.\"kubernetes\".\"rbacreason\"') = 'text' THEN "
+        'json_extract(doc, \'$."kubernetes"."rbacreason"\') END >= ?',
         ["m"],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, '\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), NULL) >= %(p1)s, 0), doc_keys, doc_values)",
+        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, "
+        "'\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), NULL) "
+        ">= %(p1)s, 0), doc_keys, doc_values)",
         {"p0": "kubernetes.rbacreason", "p1": "m"},
     ),
     ("*", "1", [], "1", {}),

@@ -60,8 +60,8 @@ class PostgresAlerts:
         """The AlertStore upsert (see kubetrail.detect.alerts), in one transaction."""
         with self._session() as db, db.transaction():
             db.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"{match.rule.id}\x00{match.entity.key}",),
+                "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                (match.rule.id, match.entity.key),
             )
             row = db.execute(
                 "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
@@ -92,7 +92,7 @@ class PostgresAlerts:
         sql += " ORDER BY last_seen DESC LIMIT %s"
         params.append(limit)
         with self._session() as db:
-            rows = db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            rows = db.execute(sql, params).fetchall()
         return [Alert.from_dict(r["data"]) for r in rows]
 
     def get(self, alert_id: str) -> Alert:

@@ -60,14 +60,14 @@ def migrate(db: psycopg.Connection[Any], migrations: Sequence[str]) -> int:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute("CREATE TABLE IF NOT EXISTS kubetrail_schema (version INTEGER NOT NULL)")
         row = db.execute("SELECT max(version) AS v FROM kubetrail_schema").fetchone()
-        version = int(row["v"]) if row and row["v"] is not None else 0  # type: ignore[call-overload]
+        version = int(row["v"]) if row and row["v"] is not None else 0
         if version > len(migrations):
             raise StoreError(
                 f"database schema version {version} is newer than this kubetrail "
                 f"({len(migrations)}): upgrade kubetrail"
             )
         for number, script in enumerate(migrations[version:], start=version + 1):
-            db.execute(script)  # type: ignore[arg-type]  # our own fixed DDL
+            db.execute(script)  # our own fixed DDL
             db.execute("INSERT INTO kubetrail_schema VALUES (%s)", (number,))
     return len(migrations)
 
@@ -96,7 +96,7 @@ class PostgresState:
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
         with self._session() as db:
-            return db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return db.execute(sql, params).fetchall()
 
     def create_intake(self, name: str, key_hash: str) -> Intake:
         try:
