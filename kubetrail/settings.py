@@ -44,6 +44,11 @@ SETTINGS: Final = (
     Setting("facet_time_limit_ms", 3_000, "A facet or histogram running longer is stopped."),
     Setting("max_pending_events", 200_000, "Events waiting for the writer before 503."),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
+    Setting(
+        "detection_lag_ms",
+        5_000,
+        "With shared state: fleet-wide rules read events this long after their time.",
+    ),
     Setting("alert_webhook_url", "", "POST new alerts as JSON to this URL (empty: off)."),
     Setting("alert_webhook_min_level", "medium", "Lowest alert level sent to the webhook."),
     Setting("log_format", "text", "Log format: text or json."),
@@ -66,6 +71,7 @@ class Config:
     facet_time_limit_ms: int = 3_000
     max_pending_events: int = 200_000
     detection_rules_dir: str = ""
+    detection_lag_ms: int = 5_000
     alert_webhook_url: str = ""
     alert_webhook_min_level: str = "medium"
     log_format: str = "text"

@@ -33,6 +33,7 @@ from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
 from kubetrail.server.detection import DetectionWorker
+from kubetrail.server.fleet import FleetDetection, split
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
@@ -53,6 +54,7 @@ class Service:
     detection: DetectionWorker
     engine: Engine
     notifiers: list[WebhookNotifier]
+    fleet: FleetDetection | None = None  # the fleet-wide rules, with a shared state store
 
     @property
     def alerts(self) -> AlertStore:
@@ -61,6 +63,8 @@ class Service:
     def close(self) -> None:
         self.writer.close()  # drains: everything acknowledged is already committed
         self.detection.close()
+        if self.fleet is not None:
+            self.fleet.close()
         for notifier in self.notifiers:
             notifier.close()
         self.events.close()
@@ -83,9 +87,21 @@ def build_service(config: Config) -> Service:
         if config.alert_webhook_url
         else []
     )
-    detection = DetectionWorker(Detector(engine, state.alerts, notifiers), metrics)
+    fleet = None
+    inline = engine
+    if config.state_url:
+        # shared state means replicas: stateful rules run once, on the lock holder
+        per_replica, fleet_wide = split(engine.ruleset)
+        inline = Engine(per_replica)
+        fleet = FleetDetection(
+            Detector(Engine(fleet_wide), state.alerts, notifiers),
+            events,
+            config.state_url,
+            lag_s=config.detection_lag_ms / 1000,
+        )
+    detection = DetectionWorker(Detector(inline, state.alerts, notifiers), metrics)
     writer = Writer(events, config.max_pending_events, on_stored=detection.submit)
-    return Service(config, events, state, writer, metrics, detection, engine, notifiers)
+    return Service(config, events, state, writer, metrics, detection, engine, notifiers, fleet)
 
 
 class _Timing(BaseHTTPMiddleware):
