@@ -22,6 +22,9 @@ from tests.conftest import load_case
 from tests.scale.servers import free_port
 
 KUBETRAIL = [sys.executable, "-m", "kubetrail"]
+# fleet rules read events this long after their time: more than the test's events take to
+# be stored (they are stamped up to a second before they are sent)
+LAG_MS = 3000
 
 
 def environment(data_dir: Path, events_url: str, state_url: str) -> dict[str, str]:
@@ -31,7 +34,7 @@ def environment(data_dir: Path, events_url: str, state_url: str) -> dict[str, st
         "KUBETRAIL_EVENTS_URL": events_url,
         "KUBETRAIL_STATE_URL": state_url,
         "KUBETRAIL_WORKERS": "1",
-        "KUBETRAIL_DETECTION_LAG_MS": "1000",
+        "KUBETRAIL_DETECTION_LAG_MS": str(LAG_MS),
     }
 
 

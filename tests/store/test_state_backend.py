@@ -117,3 +117,12 @@ def test_unknown_alerts_and_statuses_are_refused(state: StateStore) -> None:
     with pytest.raises(DetectError, match="status"):
         state.alerts.set_status(alert.id, "resolved")
     assert state.alerts.get(alert.id).status == "open"
+
+
+@pytest.mark.parametrize("state", ["postgres"], indirect=True)
+def test_the_same_detection_through_another_replica_counts_once(state: StateStore) -> None:
+    # shared state only: one embedded service's engine already drops a retried audit ID
+    first, _ = state.alerts.upsert(match("exec", "mallory", T0, "e1"))
+    again, created = state.alerts.upsert(match("exec", "mallory", T0, "e1"))
+    assert not created and again.id == first.id
+    assert state.alerts.get(first.id).count == 1

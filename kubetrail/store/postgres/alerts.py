@@ -2,7 +2,9 @@
 
 Same layout as the SQLite alerts (the alert as JSON plus the columns its queries need). The
 upsert takes a transaction-scoped advisory lock on the (rule, entity) pair, so two replicas
-matching the same pair at once join one alert instead of opening two.
+matching the same pair at once join one alert instead of opening two. A match whose events
+the alert already holds is not counted again: a sender that retries through another replica
+gets its event stored once, but each replica's engine only remembers the audit IDs it saw.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class PostgresAlerts:
                 and current.status != "closed"
                 and match.time - current.last_seen <= window
             ):
+                if match.event_ids and set(match.event_ids) <= set(current.event_ids):
+                    return current, False
                 current.add(match)
                 self._save(db, current)
                 return current, False
