@@ -54,7 +54,7 @@ def test_events_posted_are_searchable_faceted_and_detected(
     # search with paging, newest first
     pages, cursor = [], None
     while True:
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, str] = {"cursor": cursor} if cursor else {}
         page = api(replica, token, "/api/v1/events", q="user.name:mallory", limit=5, **extra)
         pages.extend(page["events"])
         cursor = page["next_cursor"]
