@@ -47,6 +47,7 @@ _COLUMN_OF: Final = {**dict(HOT_COLUMNS), "intake": "intake"}
 _COLUMNS: Final = "ts, hex(id) AS hid, intake, doc, message"
 _DAY_US: Final = 86_400_000_000
 _PARTITION: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+INSERT_BLOCK: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -216,25 +217,35 @@ class ClickHouseEvents:
         if not events:
             return 0
         batch = {e.id: e for e in events}  # a batch may carry the same event twice
-        stored = {
-            bytes.fromhex(hid)
-            for (hid,) in self._query(
-                f"SELECT hex(id) FROM {TABLE} WHERE ts >= %(lo)s AND ts <= %(hi)s "
-                "AND hex(id) IN %(ids)s",
-                {
-                    "lo": min(e.ts_us for e in batch.values()),
-                    "hi": max(e.ts_us for e in batch.values()),
-                    "ids": tuple(i.hex().upper() for i in batch),
-                },
-            )
+        # the batch's ids travel as external data (binary, no SQL text to parse)
+        ids = {
+            "name": "batch_ids",
+            "structure": [("id", "FixedString(16)")],
+            "data": [{"id": i} for i in batch],
         }
-        rows = [to_clickhouse_row(e) for i, e in batch.items() if i not in stored]
-        if rows:
-            with self._write_lock, self._errors(self._query_limit_s):
-                self._client().execute(
-                    f"INSERT INTO {TABLE} ({', '.join(INSERT_COLUMNS)}) VALUES", rows
+        with self._errors(self._query_limit_s):
+            stored = {
+                bytes.fromhex(hid)
+                for (hid,) in self._client().execute(
+                    f"SELECT hex(id) FROM {TABLE} WHERE ts >= %(lo)s AND ts <= %(hi)s "
+                    "AND id IN batch_ids",
+                    {
+                        "lo": min(e.ts_us for e in batch.values()),
+                        "hi": max(e.ts_us for e in batch.values()),
+                    },
+                    external_tables=[ids],
                 )
-        return len(rows)
+            }
+        new = [e for i, e in batch.items() if i not in stored]
+        if new:
+            with self._write_lock, self._errors(self._query_limit_s):
+                # rows are built lazily: the server stores one block while the next is built
+                self._client().execute(
+                    f"INSERT INTO {TABLE} ({', '.join(INSERT_COLUMNS)}) VALUES",
+                    (to_clickhouse_row(e) for e in new),
+                    settings={"insert_block_size": INSERT_BLOCK},
+                )
+        return len(new)
 
     def delete_before(self, ts_us: int) -> int:
         """Drop the daily partitions that end at or before `ts_us` (whole days only)."""

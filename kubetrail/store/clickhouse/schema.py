@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from kubetrail.query import HOT_FIELDS
 from kubetrail.store.base import NewEvent
 from kubetrail.store.sqlite.events import HOT_COLUMNS, to_row
 
@@ -89,38 +90,43 @@ def create_table(features: Features, name: str = TABLE) -> str:
     )
 
 
+# fields the compiler reads from their own columns (kubetrail.query.HOT_FIELDS): not flattened
+_IN_COLUMNS: Final = frozenset(
+    field for field, hot in HOT_FIELDS.items() if hot.type in ("text", "integer")
+)
+
+
 def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
 
-    An object also gets an entry `{}` at its own path, so that `field:*` finds it set.
+    An object also gets an entry `{}` at its own path, so that `field:*` finds it set. Fields
+    kept in hot columns are left out: queries read those from the columns.
     """
     keys: list[str] = []
     values: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            if path:
-                keys.append(path)
-                values.append("{}")
-            for key, item in value.items():
-                walk(item, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, path)
-        else:
-            keys.append(path)
-            values.append(orjson.dumps(value).decode())
-
-    walk(doc, "")
+    add_key, add_value, dumps = keys.append, values.append, orjson.dumps
+    # an explicit stack: this runs for every leaf of every stored event
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in doc.items()]
+    stack.reverse()
+    while stack:
+        path, value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            add_key(path)
+            add_value("{}")
+            stack.extend(reversed([(f"{path}.{k}", v) for k, v in value.items()]))
+        elif kind is list:
+            stack.extend(reversed([(path, item) for item in value]))
+        elif path not in _IN_COLUMNS:
+            add_key(path)
+            add_value(dumps(value).decode())
     return keys, values
 
 
 def to_clickhouse_row(event: NewEvent) -> list[Any]:
     """The SQLite row (same hot fields, same document body) plus the flattened document."""
     ts, id_, intake, *hot, parse_error, body, message = to_row(event)
-    doc = dict(event.doc)
-    del doc["message"]
-    keys, values = flatten(doc)
+    keys, values = flatten(event.doc)  # `message` is a hot field: left out
     hot_values = [
         ("" if value is None else str(value)) if column != "status_code" else _status(value)
         for (_, column), value in zip(HOT_COLUMNS, hot, strict=True)

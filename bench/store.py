@@ -1,0 +1,145 @@
+"""Events store speed, SQLite against ClickHouse in the same run: ingest and query latency.
+
+    python -m bench.store [--events 1000000[,10000000]] [--clickhouse clickhouse://h:9000/db]
+
+The events: a pool of demo-cluster events (kubelets, controllers, pod creations with specs,
+execs, denied requests) parsed once, then stored N times over with distinct ids and times
+spread over a week (seven daily partitions). Ingest goes through `append` in batches of 5,000,
+as the service's writer groups commits; the row building (hot columns, flattened document)
+is part of the measured cost. Queries run after ingest, each three times, best kept:
+
+    filter     count + first page of `kubernetes.resource:secrets AND event.action:get`
+    facet      top users (hot column) and top roles (a list in the document)
+    histogram  hourly counts over the week
+
+Without --clickhouse, a throwaway ClickHouse is started (tests/scale/servers.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kubetrail.demo.generate import lines
+from kubetrail.parse import normalize
+from kubetrail.query import compile_query
+from kubetrail.store.base import EventStore, NewEvent, event_id
+from kubetrail.store.clickhouse.events import ClickHouseEvents
+from kubetrail.store.sqlite.events import SqliteEvents
+
+POOL = 20_000
+BATCH = 5_000
+WEEK_US = 7 * 86_400_000_000
+START_US = 1_757_808_000_000_000  # 2025-09-14T00:00:00Z
+
+
+def pool() -> list[tuple[dict[str, Any], str]]:
+    out = []
+    for seed in itertools.count(1):
+        for line in lines(minutes=60, seed=seed):
+            text = line.decode()
+            out.append((normalize(line), text))
+            if len(out) >= POOL:
+                return out
+    raise AssertionError("unreachable")
+
+
+def events(count: int, docs: list[tuple[dict[str, Any], str]]) -> Iterator[list[NewEvent]]:
+    step = WEEK_US // count
+    batch: list[NewEvent] = []
+    for n in range(count):
+        doc, text = docs[n % len(docs)]
+        batch.append(NewEvent(event_id(n, text), START_US + n * step, "bench", doc, text))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def best(fn: Callable[[], object], rounds: int = 3) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times) * 1000
+
+
+def measure(
+    store: EventStore, count: int, docs: list[tuple[dict[str, Any], str]]
+) -> dict[str, float]:
+    started = time.perf_counter()
+    for batch in events(count, docs):
+        store.append(batch)
+    rate = count / (time.perf_counter() - started)
+    end = START_US + WEEK_US
+    secrets = compile_query("kubernetes.resource:secrets AND event.action:get", store.dialect)
+    everything = compile_query("*", store.dialect)
+    return {
+        "ingest events/s": rate,
+        "filter ms": best(
+            lambda: (
+                store.count(secrets, START_US, end),
+                store.search(secrets, START_US, end, 50, None),
+            )
+        ),
+        "facet ms": best(
+            lambda: (
+                store.facet("user.name", everything, START_US, end, 10),
+                store.facet("user.roles", everything, START_US, end, 10),
+            )
+        ),
+        "histogram ms": best(lambda: store.histogram(everything, START_US, end, 3_600_000_000)),
+    }
+
+
+@contextlib.contextmanager
+def clickhouse(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    from tests.scale.servers import clickhouse_servers
+
+    with clickhouse_servers(1) as servers:
+        yield servers[0].url("bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", default="1000000", help="comma-separated sizes")
+    parser.add_argument("--clickhouse", help="an existing server's URL (default: start one)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.events.split(",")]
+    docs = pool()
+    print(f"pool of {len(docs)} parsed demo events; batches of {BATCH}")
+    with clickhouse(args.clickhouse) as base, tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            lite = SqliteEvents(Path(tmp, f"events-{size}.db"), 60_000, 60_000)
+            house = ClickHouseEvents(
+                base.rsplit("/", 1)[0] + f"/bench_{uuid.uuid4().hex[:8]}", 60_000, 60_000
+            )
+            results = {
+                "sqlite": measure(lite, size, docs),
+                "clickhouse": measure(house, size, docs),
+            }
+            lite.close()
+            house.close()
+            print(f"\n{size:,} events")
+            print(f"{'':18}{'sqlite':>12}{'clickhouse':>12}{'ratio':>8}")
+            for metric in results["sqlite"]:
+                a, b = results["sqlite"][metric], results["clickhouse"][metric]
+                ratio = b / a if metric.startswith("ingest") else a / b
+                print(f"{metric:18}{a:12,.1f}{b:12,.1f}{ratio:7.1f}x")
+            print("(ratio: how many times better ClickHouse is)")
+
+
+if __name__ == "__main__":
+    main()
