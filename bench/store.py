@@ -73,6 +73,17 @@ def best(fn: Callable[[], object], rounds: int = 3) -> float:
     return min(times) * 1000
 
 
+def disk_bytes(store: EventStore) -> int:
+    if isinstance(store, SqliteEvents):
+        return sum(p.stat().st_size for p in store.path.parent.glob(store.path.name + "*"))
+    assert isinstance(store, ClickHouseEvents)
+    rows = store._query(
+        "SELECT sum(bytes) FROM system.parts WHERE active AND database = %(db)s",
+        {"db": store.url.database},
+    )
+    return int(rows[0][0] or 0)
+
+
 def measure(
     store: EventStore, count: int, docs: list[tuple[dict[str, Any], str]]
 ) -> dict[str, float]:
@@ -98,6 +109,7 @@ def measure(
             )
         ),
         "histogram ms": best(lambda: store.histogram(everything, START_US, end, 3_600_000_000)),
+        "disk bytes/event": disk_bytes(store) / count,
     }
 
 
@@ -136,7 +148,7 @@ def main() -> None:
             print(f"{'':18}{'sqlite':>12}{'clickhouse':>12}{'ratio':>8}")
             for metric in results["sqlite"]:
                 a, b = results["sqlite"][metric], results["clickhouse"][metric]
-                ratio = b / a if metric.startswith("ingest") else a / b
+                ratio = b / a if metric.startswith("ingest") else a / b if b else 0.0
                 print(f"{metric:18}{a:12,.1f}{b:12,.1f}{ratio:7.1f}x")
             print("(ratio: how many times better ClickHouse is)")
 

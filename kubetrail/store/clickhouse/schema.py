@@ -3,7 +3,7 @@
 One schema for every ClickHouse from 18.16 (Debian's) on: `ts` is Int64 microseconds (no
 DateTime64 before 20.1), the document is kept whole in `doc` (what searches return) and
 flattened into `doc_keys`/`doc_values` (what queries test: 18.16 has no JSONExtract*, see
-kubetrail.query.clickhouse). Newer servers get LowCardinality text columns, which 18.16 only
+kubetrail.query.clickhouse). Servers from 20.1 get LowCardinality text columns, which 18.16 only
 had behind an experimental flag.
 
 Partitions are days, so retention drops whole days. The sort key starts with the hour, so a
@@ -25,7 +25,7 @@ from kubetrail.store.sqlite.events import HOT_COLUMNS, to_row
 
 _VERSION: Final = re.compile(r"(\d+)\.(\d+)")
 TABLE: Final = "events"
-# (column, type on every version, type where LowCardinality is stable)
+# the text columns of few distinct values: LowCardinality where the server has it stable
 _LOW_CARDINALITY: Final = frozenset(
     {"intake", "code", "action", "outcome", "namespace", "resource", "subresource"}
 )
@@ -55,7 +55,7 @@ class Features:
 
     @property
     def low_cardinality(self) -> bool:
-        return self.version >= (19, 0)
+        return self.version >= (20, 1)  # stable (no experimental flag) from here on
 
 
 def create_table(features: Features, name: str = TABLE) -> str:
