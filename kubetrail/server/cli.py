@@ -85,8 +85,7 @@ def serve(config: Config) -> None:
 
     _logging(config.log_format)
     click.echo(
-        f"kubetrail serving on http://{config.host}:{config.port} "
-        f"(data in {config.data_path.resolve()})",
+        f"kubetrail serving on http://{config.host}:{config.port} ({_where(config)})",
         err=True,
     )
     if config.workers == 1:
@@ -112,6 +111,21 @@ def serve(config: Config) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _where(config: Config) -> str:
+    """Where the stores are, for the start-up line: URLs without their credentials."""
+    from urllib.parse import urlsplit
+
+    def bare(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"
+
+    events = bare(config.events_url) if config.events_url else "embedded"
+    state = bare(config.state_url) if config.state_url else "embedded"
+    if not (config.events_url and config.state_url):
+        return f"events {events}, state {state}, data in {config.data_path.resolve()}"
+    return f"events {events}, state {state}"
 
 
 def _logging(fmt: str) -> None:
