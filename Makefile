@@ -50,9 +50,9 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/parse.py
 
-## bench-store: ingest and query latency, SQLite against ClickHouse (EVENTS=1000000,10000000)
+## bench-store: ingest (1M) and query latency (1M, 10M), SQLite against ClickHouse
 bench-store: $(STAMP) services
-	$(BIN)/python -m bench.store --events $(or $(EVENTS),1000000)
+	$(BIN)/python -m bench.store --events $(or $(EVENTS),1000000) --grow-to $(or $(GROW_TO),10000000)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache .hypothesis

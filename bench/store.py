@@ -1,6 +1,6 @@
 """Events store speed, SQLite against ClickHouse in the same run: ingest and query latency.
 
-    python -m bench.store [--events 1000000[,10000000]] [--clickhouse clickhouse://h:9000/db]
+    python -m bench.store [--events 1000000] [--grow-to 10000000] [--clickhouse URL]
 
 The events: a pool of demo-cluster events (kubelets, controllers, pod creations with specs,
 execs, denied requests) parsed once, then stored N times over with distinct ids and times
@@ -12,7 +12,10 @@ is part of the measured cost. Queries run after ingest, each three times, best k
     facet      top users (hot column) and top roles (a list in the document)
     histogram  hourly counts over the week
 
-Without --clickhouse, a throwaway ClickHouse is started (tests/scale/servers.py).
+With --grow-to, each database then copies its first week into the following weeks (inside
+the database: SQLite's INSERT ... SELECT with new random ids, ClickHouse's with MD5 ids) and
+the queries run again over all of it: latency at 10M without ingesting 10M through Python
+twice on a shared machine. Without --clickhouse, a throwaway ClickHouse is started.
 """
 
 from __future__ import annotations
@@ -32,8 +35,15 @@ from kubetrail.parse import normalize
 from kubetrail.query import compile_query
 from kubetrail.store.base import EventStore, NewEvent, event_id
 from kubetrail.store.clickhouse.events import ClickHouseEvents
+from kubetrail.store.clickhouse.schema import INSERT_COLUMNS
 from kubetrail.store.sqlite.events import SqliteEvents
 
+# the SQLite table's columns (kubetrail.store.sqlite.events), in its insert order
+_SQLITE_COLUMNS = [
+    *("ts", "id", "intake", "code", "action", "outcome", "user_name", "source_ip"),
+    *("namespace", "resource", "subresource", "object_name", "status_code", "parse_error"),
+    *("doc", "message"),
+]
 POOL = 20_000
 BATCH = 5_000
 WEEK_US = 7 * 86_400_000_000
@@ -84,18 +94,41 @@ def disk_bytes(store: EventStore) -> int:
     return int(rows[0][0] or 0)
 
 
-def measure(
-    store: EventStore, count: int, docs: list[tuple[dict[str, Any], str]]
-) -> dict[str, float]:
+def ingest(store: EventStore, count: int, docs: list[tuple[dict[str, Any], str]]) -> float:
     started = time.perf_counter()
     for batch in events(count, docs):
         store.append(batch)
-    rate = count / (time.perf_counter() - started)
-    end = START_US + WEEK_US
+    return count / (time.perf_counter() - started)
+
+
+def grow(store: EventStore, factor: int) -> None:
+    """Copy the first week `factor - 1` times into the following weeks, inside the database."""
+    week_end = START_US + WEEK_US
+    if isinstance(store, SqliteEvents):
+        columns = ", ".join(_SQLITE_COLUMNS)
+        copied = columns.replace("ts, id,", "ts + ?, randomblob(16),", 1)
+        with store._writer as db:
+            for k in range(1, factor):
+                db.execute(
+                    f"INSERT INTO events({columns}) SELECT {copied} FROM events WHERE ts < ?",  # noqa: S608 fixed column names
+                    (k * WEEK_US, week_end),
+                )
+        return
+    assert isinstance(store, ClickHouseEvents)
+    columns = ", ".join(INSERT_COLUMNS)
+    for k in range(1, factor):
+        copied = columns.replace("ts, id,", f"ts + {k * WEEK_US}, MD5(concat(id, '{k}')),", 1)
+        store._query(
+            f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE ts < %(end)s",  # noqa: S608
+            {"end": week_end},
+            seconds=3600,
+        )
+
+
+def queries(store: EventStore, end: int) -> dict[str, float]:
     secrets = compile_query("kubernetes.resource:secrets AND event.action:get", store.dialect)
     everything = compile_query("*", store.dialect)
     return {
-        "ingest events/s": rate,
         "filter ms": best(
             lambda: (
                 store.count(secrets, START_US, end),
@@ -109,8 +142,18 @@ def measure(
             )
         ),
         "histogram ms": best(lambda: store.histogram(everything, START_US, end, 3_600_000_000)),
-        "disk bytes/event": disk_bytes(store) / count,
+        "disk bytes/event": disk_bytes(store) / store.count(everything, START_US, end),
     }
+
+
+def table(title: str, results: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
+    print(f"{'':18}{'sqlite':>12}{'clickhouse':>12}{'ratio':>8}")
+    for metric in results["sqlite"]:
+        a, b = results["sqlite"][metric], results["clickhouse"][metric]
+        ratio = b / a if metric.startswith("ingest") else a / b if b else 0.0
+        print(f"{metric:18}{a:12,.1f}{b:12,.1f}{ratio:7.1f}x")
+    print("(ratio: how many times better ClickHouse is)")
 
 
 @contextlib.contextmanager
@@ -126,31 +169,38 @@ def clickhouse(url: str | None) -> Iterator[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", default="1000000", help="comma-separated sizes")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events ingested")
+    parser.add_argument(
+        "--grow-to",
+        type=int,
+        default=0,
+        help="then copy the events inside each database up to this many and query again",
+    )
     parser.add_argument("--clickhouse", help="an existing server's URL (default: start one)")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.events.split(",")]
     docs = pool()
     print(f"pool of {len(docs)} parsed demo events; batches of {BATCH}")
     with clickhouse(args.clickhouse) as base, tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            lite = SqliteEvents(Path(tmp, f"events-{size}.db"), 60_000, 60_000)
-            house = ClickHouseEvents(
-                base.rsplit("/", 1)[0] + f"/bench_{uuid.uuid4().hex[:8]}", 60_000, 60_000
-            )
-            results = {
-                "sqlite": measure(lite, size, docs),
-                "clickhouse": measure(house, size, docs),
-            }
-            lite.close()
-            house.close()
-            print(f"\n{size:,} events")
-            print(f"{'':18}{'sqlite':>12}{'clickhouse':>12}{'ratio':>8}")
-            for metric in results["sqlite"]:
-                a, b = results["sqlite"][metric], results["clickhouse"][metric]
-                ratio = b / a if metric.startswith("ingest") else a / b if b else 0.0
-                print(f"{metric:18}{a:12,.1f}{b:12,.1f}{ratio:7.1f}x")
-            print("(ratio: how many times better ClickHouse is)")
+        lite = SqliteEvents(Path(tmp, "events.db"), 600_000, 600_000)
+        house = ClickHouseEvents(
+            base.rsplit("/", 1)[0] + f"/bench_{uuid.uuid4().hex[:8]}", 600_000, 600_000
+        )
+        stores: dict[str, EventStore] = {"sqlite": lite, "clickhouse": house}
+        end = START_US + WEEK_US
+        results = {
+            name: {"ingest events/s": ingest(store, args.events, docs)} | queries(store, end)
+            for name, store in stores.items()
+        }
+        table(f"{args.events:,} events", results)
+        if args.grow_to > args.events:
+            factor = args.grow_to // args.events
+            for store in stores.values():
+                grow(store, factor)
+            end = START_US + factor * WEEK_US
+            grown = {name: queries(store, end) for name, store in stores.items()}
+            table(f"{factor * args.events:,} events (copies of the first week)", grown)
+        lite.close()
+        house.close()
 
 
 if __name__ == "__main__":
