@@ -62,5 +62,24 @@ def test_a_split_stream_is_stored_once_and_correlated_once(
             if x["entity"]["user"] == "user@mail.com"
         ]
         assert execs and {x["count"] for x in execs} == {2}
-    leaders = [log for log in (a.log, b.log) if LEADER_LINE in log.read_text()]
-    assert len(leaders) == 1
+        leaders = [r for r in (a, b) if LEADER_LINE in r.log.read_text()]
+        assert len(leaders) == 1
+
+        # the leader goes away: PostgreSQL frees its lock, the other replica takes over at
+        # the shared watermark and counts the next burst
+        leader = leaders[0]
+        survivor = b if leader is a else a
+        leader.process.terminate()
+        leader.process.wait(30)
+        post(survivor.url, key, stream(user="eve"))
+
+        def eve() -> list[Any]:
+            alerts = get(survivor, token, "/api/v1/alerts")["alerts"]
+            return [
+                x
+                for x in alerts
+                if x["rule"]["id"] == DENIAL_BURST and x["entity"]["user"] == "eve"
+            ]
+
+        assert len(wait_for(eve, what="the burst after failover")) == 1
+        assert LEADER_LINE in survivor.log.read_text()

@@ -29,6 +29,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ErrorCodes, ServerException
 
 from kubetrail.query import ClickHouseDialect
+from kubetrail.query.fields import is_valid_field
 from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
 from kubetrail.store.clickhouse.schema import (
     INSERT_COLUMNS,
@@ -115,10 +116,6 @@ def _event(ts: int, hid: str, intake: str, doc_text: str, message: str) -> dict[
     own["event_id"] = hid.lower()
     own["intake"] = intake
     return {"@timestamp": iso_us(ts), "message": message, **doc}
-
-
-def _facet_value(raw: str) -> Any:
-    return orjson.loads(raw)
 
 
 class ClickHouseEvents:
@@ -337,7 +334,7 @@ class ClickHouseEvents:
                 ("value IS NOT NULL" if column == "status_code" else "value != ''"),
             )
         else:
-            if not self.dialect_field(field):
+            if not is_valid_field(field):
                 raise StoreError(f"invalid field name {field[:60]!r}")
             value = "arrayJoin(arrayFilter((v, k) -> k = %(k_field)s, doc_values, doc_keys))"
             keep = "value NOT IN ('null', '{}')"
@@ -352,14 +349,8 @@ class ClickHouseEvents:
         except QueryTimeout:
             return Facet(field, [], timed_out=True)
         if column is None:
-            return Facet(field, [(_facet_value(v), int(n)) for v, n in rows])
+            return Facet(field, [(orjson.loads(v), int(n)) for v, n in rows])  # JSON values
         return Facet(field, [(v, int(n)) for v, n in rows])
-
-    @staticmethod
-    def dialect_field(field: str) -> bool:
-        from kubetrail.query.fields import is_valid_field
-
-        return is_valid_field(field)
 
     def histogram(
         self, query: Where, start_us: int, end_us: int, interval_us: int

@@ -89,8 +89,6 @@ class PostgresState:
                 self._db = connect(self._url)
             try:
                 yield self._db
-            except psycopg.errors.UniqueViolation:
-                raise
             except psycopg.OperationalError as exc:
                 raise StoreError(f"PostgreSQL: {str(exc).strip()[:300]}") from exc
 
