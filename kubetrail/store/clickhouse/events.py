@@ -48,7 +48,7 @@ _COLUMN_OF: Final = {**dict(HOT_COLUMNS), "intake": "intake"}
 _COLUMNS: Final = "ts, hex(id) AS hid, intake, doc, message"
 _DAY_US: Final = 86_400_000_000
 _PARTITION: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-INSERT_BLOCK: Final = 1000
+INSERT_BLOCK: Final = 2500
 
 
 @dataclass(frozen=True)

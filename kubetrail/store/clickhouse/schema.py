@@ -21,7 +21,7 @@ import orjson
 
 from kubetrail.query import HOT_FIELDS
 from kubetrail.store.base import NewEvent
-from kubetrail.store.sqlite.events import HOT_COLUMNS, to_row
+from kubetrail.store.sqlite.events import HOT_COLUMNS
 
 _VERSION: Final = re.compile(r"(\d+)\.(\d+)")
 TABLE: Final = "events"
@@ -96,16 +96,17 @@ _IN_COLUMNS: Final = frozenset(
 )
 
 
-def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str], dict[str, Any]]:
     """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
 
     An object also gets an entry `{}` at its own path, so that `field:*` finds it set. Fields
-    kept in hot columns are left out: queries read those from the columns.
+    kept in hot columns are returned apart (the third value), not flattened: queries read
+    those from the columns. One walk serves both: this runs for every stored event.
     """
     keys: list[str] = []
     values: list[str] = []
+    hot: dict[str, Any] = {}
     add_key, add_value, dumps = keys.append, values.append, orjson.dumps
-    # an explicit stack: this runs for every leaf of every stored event
     stack: list[tuple[str, Any]] = [(key, value) for key, value in doc.items()]
     stack.reverse()
     while stack:
@@ -117,22 +118,41 @@ def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
             stack.extend(reversed([(f"{path}.{k}", v) for k, v in value.items()]))
         elif kind is list:
             stack.extend(reversed([(path, item) for item in value]))
-        elif path not in _IN_COLUMNS:
+        elif path in _IN_COLUMNS:
+            hot[path] = value
+        else:
             add_key(path)
             add_value(dumps(value).decode())
-    return keys, values
+    return keys, values, hot
 
 
 def to_clickhouse_row(event: NewEvent) -> list[Any]:
-    """The SQLite row (same hot fields, same document body) plus the flattened document."""
-    ts, id_, intake, *hot, parse_error, body, message = to_row(event)
-    keys, values = flatten(event.doc)  # `message` is a hot field: left out
-    hot_values = [
-        ("" if value is None else str(value)) if column != "status_code" else _status(value)
-        for (_, column), value in zip(HOT_COLUMNS, hot, strict=True)
+    """The hot columns and document body as the SQLite store keeps them, plus the flattened
+    document (kubetrail.store.sqlite.events.to_row is the reference)."""
+    doc = event.doc
+    keys, values, hot = flatten(doc)
+    own = doc.get("kubetrail")
+    parse_error = 1 if isinstance(own, dict) and "parse_error" in own else 0
+    body = orjson.dumps({k: v for k, v in doc.items() if k != "message"}).decode()
+    return [
+        event.ts_us,
+        event.id,
+        event.intake,
+        *[
+            _status(hot.get(field)) if column == "status_code" else _text(hot.get(field))
+            for field, column in HOT_COLUMNS
+        ],
+        parse_error,
+        body,
+        event.message,
+        keys,
+        values,
     ]
-    return [ts, id_, intake, *hot_values, parse_error, body, message, keys, values]
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value) if isinstance(value, int) else ""
 
 
 def _status(value: Any) -> int | None:
-    return value if isinstance(value, int) and 0 <= value < 65536 else None
+    return value if type(value) is int and 0 <= value < 65536 else None
