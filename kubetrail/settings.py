@@ -30,6 +30,10 @@ class Setting:
 
 SETTINGS: Final = (
     Setting("data_dir", "data", "Folder of the embedded store (events.db, state.db)."),
+    Setting(
+        "events_url", "", "Events store: empty = embedded SQLite, or clickhouse://host:9000/db."
+    ),
+    Setting("state_url", "", "State store: empty = embedded SQLite, or postgresql://user@host/db."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "TCP port to listen on."),
     Setting("retention_days", 30, "Events received longer ago are deleted (checked hourly)."),
@@ -39,6 +43,11 @@ SETTINGS: Final = (
     Setting("facet_time_limit_ms", 3_000, "A facet or histogram running longer is stopped."),
     Setting("max_pending_events", 200_000, "Events waiting for the writer before 503."),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
+    Setting(
+        "detection_lag_ms",
+        5_000,
+        "With shared state: fleet-wide rules read events this long after their time.",
+    ),
     Setting("alert_webhook_url", "", "POST new alerts as JSON to this URL (empty: off)."),
     Setting("alert_webhook_min_level", "medium", "Lowest alert level sent to the webhook."),
     Setting("log_format", "text", "Log format: text or json."),
@@ -49,6 +58,8 @@ _BY_NAME: Final = {s.name: s for s in SETTINGS}
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "data"
+    events_url: str = ""
+    state_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     retention_days: int = 30
@@ -58,6 +69,7 @@ class Config:
     facet_time_limit_ms: int = 3_000
     max_pending_events: int = 200_000
     detection_rules_dir: str = ""
+    detection_lag_ms: int = 5_000
     alert_webhook_url: str = ""
     alert_webhook_min_level: str = "medium"
     log_format: str = "text"

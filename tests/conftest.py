@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +41,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+# --- store backends: throwaway ClickHouse and PostgreSQL servers (tests/scale/servers.py) ---
+
+
+def _server_or_skip(error: Exception) -> None:
+    # on a developer machine without the servers the backend tests skip; in CI they must run
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI needs the store servers (make services): {error}")
+    pytest.skip(f"store server unavailable (run `make services`): {error}")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server() -> Iterator[Any]:
+    from tests.scale.servers import ServerUnavailable, clickhouse_servers
+
+    try:
+        with clickhouse_servers(1) as servers:
+            yield servers[0]
+    except ServerUnavailable as exc:
+        _server_or_skip(exc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    from tests.scale.servers import ServerUnavailable, postgres_server
+
+    try:
+        with postgres_server() as server:
+            yield server
+    except ServerUnavailable as exc:
+        _server_or_skip(exc)
+
+
+@pytest.fixture
+def clickhouse_url(clickhouse_server: Any) -> str:
+    """A fresh, empty database on the session's ClickHouse."""
+    url: str = clickhouse_server.url(f"kt_{uuid.uuid4().hex[:12]}")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    import psycopg
+
+    name = f"kt_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")  # a generated identifier
+    url: str = postgres_server.url(name)
+    return url

@@ -1,10 +1,14 @@
-"""The ClickHouse dialect: `%(pN)s` placeholders (clickhouse-driver and clickhouse-connect's
-client-side binding), JSONExtract* functions on the `doc String` column, LIKE for wildcards.
+"""The ClickHouse dialect: `%(pN)s` placeholders (clickhouse-driver's client-side binding),
+the document as flattened arrays, LIKE for wildcards.
 
-JSON path elements are bound parameters like every value. Assumed table (a later issue creates
-it): the hot columns of `HOT_FIELDS`, text ones as non-nullable `LowCardinality(String)` (so
-"is set" means not empty), `status_code Nullable(UInt16)`, `ts DateTime64(6)`, `parse_error
-UInt8`, `doc String`, `message String`.
+It is written for every ClickHouse from 18.16 (Debian's) on, which has no JSONExtract*, no
+ILIKE and no DateTime64. So the table (kubetrail.store.clickhouse.schema) keeps the document
+flattened: `doc_keys` holds the dotted path of every leaf (a list's elements under the list's
+own path; an object also gets an entry, `{}`, so it "is set"), `doc_values` the leaf as JSON
+text. A test on a JSON field is "some entry at this path passes": `arrayExists` over the pair
+of arrays, which also gives the "any element" meaning of lists. Hot text columns are
+non-nullable `String` (so "is set" means not empty), `status_code Nullable(UInt16)`, `ts Int64`
+microseconds, `parse_error UInt8`, `message String`. Paths and values are bound parameters.
 """
 
 from __future__ import annotations
@@ -12,18 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-import orjson
-
 from kubetrail.query.dialect import Bind, Dialect, Json, Params, Scalar
 from kubetrail.query.fields import HotType
 from kubetrail.query.tree import Piece, Wild
 
 _LIKE_LITERAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 _LIKE_WILD = {Wild.ANY: "%", Wild.ONE: "_"}
+KEYS_COLUMN = "doc_keys"
+VALUES_COLUMN = "doc_values"
 
 
 class ClickHouseDialect(Dialect):
     name: ClassVar[str] = "clickhouse"
+    flattened: ClassVar[bool] = True
 
     def placeholder(self, index: int) -> str:
         return f"%(p{index})s"
@@ -34,41 +39,50 @@ class ClickHouseDialect(Dialect):
     def column_is_set(self, column: str, type_: HotType) -> str:
         return f"{column} != ''" if type_ == "text" else f"{column} IS NOT NULL"
 
-    def time_value(self, placeholder: str) -> str:
-        return f"fromUnixTimestamp64Micro({placeholder})"
-
     def as_text(self, expr: str) -> str:
         return f"toString({expr})"
 
-    def _args(self, value: Json, bind: Bind) -> str:
-        return ", ".join([value.source, *(bind(part) for part in value.path)])
+    @staticmethod
+    def _value(value: Json) -> str:
+        # flattened: the compiler only asks about an entry's value (see `any_element`)
+        assert value.element and not value.path, value
+        return value.source
+
+    @staticmethod
+    def _string(raw: str) -> str:
+        # a JSON string's text, decoded by the JSON reader every version has
+        return f"visitParamExtractString(concat('{{\"v\":', {raw}, '}}'), 'v')"
 
     def json_equals(self, value: Json, candidates: Sequence[Scalar], bind: Bind) -> str:
-        # the raw JSON text of the value against each candidate encoded as JSON: one test
-        # that keeps types apart ("403" the string, 403 the number, true the boolean)
-        raw = f"JSONExtractRaw({self._args(value, bind)})"
-        encoded = [bind(orjson.dumps(c).decode()) for c in candidates]
+        # the JSON text of the value against each candidate encoded as JSON: one test that
+        # keeps types apart ("403" the string, 403 the number, true the boolean)
+        raw = self._value(value)
+        encoded = [bind(_json(c)) for c in candidates]
         if len(encoded) == 1:
             return f"{raw} = {encoded[0]}"
         return f"{raw} IN ({', '.join(encoded)})"
 
     def json_as_text(self, value: Json, bind: Bind) -> str:
-        return self.json_text(value, bind)
+        raw = self._value(value)
+        return f"if(startsWith({raw}, '\"'), {self._string(raw)}, {raw})"
 
     def json_text(self, value: Json, bind: Bind) -> str:
-        return f"JSONExtract({self._args(value, bind)}, 'Nullable(String)')"
+        raw = self._value(value)
+        return f"if(startsWith({raw}, '\"'), {self._string(raw)}, NULL)"
 
     def json_number(self, value: Json, bind: Bind) -> str:
-        return f"JSONExtract({self._args(value, bind)}, 'Nullable(Float64)')"
+        return f"toFloat64OrNull({self._value(value)})"  # NULL for strings, booleans, objects
 
     def json_exists(self, value: Json, bind: Bind) -> str:
-        if not value.path:  # an element of a list: present, so set unless null
-            return f"{value.source} != 'null'"
-        return f"JSONHas({self._args(value, bind)})"
+        return f"{self._value(value)} != 'null'"
 
     def any_element(self, array: Json, alias: str, predicate: Callable[[], str], bind: Bind) -> str:
-        test = predicate()
-        return f"arrayExists({alias} -> {test}, JSONExtractArrayRaw({self._args(array, bind)}))"
+        path = bind(".".join(array.path))
+        # ifNull: a lambda must return a plain UInt8 (a NULL comparison means "no")
+        return (
+            f"arrayExists(({alias}k, {alias}) -> {alias}k = {path} AND ifNull({predicate()}, 0),"
+            f" {KEYS_COLUMN}, {VALUES_COLUMN})"
+        )
 
     @staticmethod
     def like(pieces: Sequence[Piece]) -> str:
@@ -80,10 +94,16 @@ class ClickHouseDialect(Dialect):
         return f"{expr} LIKE {bind(self.like(pieces))}"
 
     def matches_ignoring_case(self, expr: str, pieces: Sequence[Piece], bind: Bind) -> str:
-        return f"{expr} ILIKE {bind(self.like(pieces))}"
+        return f"lowerUTF8({expr}) LIKE lowerUTF8({bind(self.like(pieces))})"
 
     def contains_ignoring_case(self, expr: str, text: str, bind: Bind) -> str:
         return f"positionCaseInsensitiveUTF8({expr}, {bind(text)}) > 0"
 
     def negate(self, predicate: str) -> str:
         return f"NOT ifNull({predicate}, 0)"
+
+
+def _json(value: Scalar) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()

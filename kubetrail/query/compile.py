@@ -109,6 +109,9 @@ class _Compiler:
 
     def json(self, node: FieldNode) -> str:
         segments = split_lists(node.field)
+        if self.dialect.flattened:
+            # a test on one field is the same test on any of its flattened entries
+            segments = (tuple(node.field.split(".")), ())
 
         def leaf(target: Json) -> str:
             dialect, bind = self.dialect, self.bind

@@ -38,6 +38,9 @@ class Dialect(ABC):
     """One SQL backend's spelling of the compiler's tests."""
 
     name: ClassVar[str]
+    # True when the store keeps every leaf of the document as a (path, JSON value) entry:
+    # one "any entry at this path" then covers every list the path crosses
+    flattened: ClassVar[bool] = False
     doc_column: ClassVar[str] = "doc"
     message_column: ClassVar[str] = "message"
 

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,12 +24,16 @@ from kubetrail.api.auth import TokenAuth
 from kubetrail.api.openapi import OPENAPI
 from kubetrail.api.routes import SearchApi
 from kubetrail.detect.alerts import AlertStore
+from kubetrail.detect.engine import Engine
+from kubetrail.detect.notify import WebhookNotifier
+from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.keys import IntakeResolver
 from kubetrail.ingest.pipeline import now_micros
 from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
-from kubetrail.server.detection import start_process
+from kubetrail.server.detection import DetectionWorker, start_process
+from kubetrail.server.fleet import FleetDetection, split
 from kubetrail.settings import Config
 from kubetrail.store.base import EventStore, StateStore
 from kubetrail.store.open import open_stores
@@ -48,6 +52,16 @@ class Service:
     state: StateStore
     writer: Writer
     metrics: Metrics
+    # on shared stores: inline single-event rules, and the fleet's stateful rules (the
+    # embedded store runs all rules in a detection process instead, started with the app)
+    detection: DetectionWorker | None = None
+    fleet: FleetDetection | None = None
+    notifiers: list[WebhookNotifier] = field(default_factory=list)
+
+    @property
+    def follows_store(self) -> bool:
+        """True when detection is the process following the embedded store."""
+        return self.detection is None
 
     @property
     def alerts(self) -> AlertStore:
@@ -55,6 +69,12 @@ class Service:
 
     def close(self) -> None:
         self.writer.close()  # drains: everything acknowledged is already committed
+        if self.detection is not None:
+            self.detection.close()
+        if self.fleet is not None:
+            self.fleet.close()
+        for notifier in self.notifiers:
+            notifier.close()
         self.events.close()
         self.state.close()
 
@@ -71,8 +91,32 @@ def build_service(config: Config) -> Service:
     sys.setswitchinterval(0.0002)
     events, state = open_stores(config)
     metrics = Metrics()
-    writer = Writer(events, config.max_pending_events, metrics=metrics)
-    return Service(config, events, state, writer, metrics)
+    if not (config.events_url or config.state_url):
+        writer = Writer(events, config.max_pending_events, metrics=metrics)
+        return Service(config, events, state, writer, metrics)
+    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
+    for problem in engine.ruleset.problems:
+        log.warning("detection rule problem: %s", problem)
+    notifiers = (
+        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
+        if config.alert_webhook_url
+        else []
+    )
+    fleet = None
+    inline = engine
+    if config.state_url:
+        # shared state means replicas: stateful rules run once, on the lock holder
+        per_replica, fleet_wide = split(engine.ruleset)
+        inline = Engine(per_replica)
+        fleet = FleetDetection(
+            Detector(Engine(fleet_wide), state.alerts, notifiers),
+            events,
+            config.state_url,
+            lag_s=config.detection_lag_ms / 1000,
+        )
+    detection = DetectionWorker(Detector(inline, state.alerts, notifiers), metrics)
+    writer = Writer(events, config.max_pending_events, on_stored=detection.submit, metrics=metrics)
+    return Service(config, events, state, writer, metrics, detection, fleet, notifiers)
 
 
 class _Timing:
@@ -162,7 +206,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_retention(service))]
-        if detection:
+        if detection and service.follows_store:
             tasks.append(asyncio.create_task(_detection(service.config)))
         try:
             yield

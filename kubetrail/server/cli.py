@@ -63,6 +63,16 @@ def data_options(fn: F) -> F:
 @click.option("--host", help="Address to listen on [default 127.0.0.1].")
 @click.option("--port", type=int, help="TCP port [default 8080].")
 @click.option("--retention-days", type=int, help="Delete events older than this [default 30].")
+@click.option(
+    "--events",
+    "events_url",
+    help="Events store URL, e.g. clickhouse://host:9000/kubetrail [default: embedded].",
+)
+@click.option(
+    "--state",
+    "state_url",
+    help="State store URL, e.g. postgresql://kubetrail@host/kubetrail [default: embedded].",
+)
 def serve(config: Config) -> None:
     """Run the kubetrail service: intake, search API, health and metrics.
 
@@ -74,8 +84,7 @@ def serve(config: Config) -> None:
 
     _logging(config.log_format)
     click.echo(
-        f"kubetrail serving on http://{config.host}:{config.port} "
-        f"(data in {config.data_path.resolve()})",
+        f"kubetrail serving on http://{config.host}:{config.port} ({_where(config)})",
         err=True,
     )
     uvicorn.run(
@@ -86,6 +95,21 @@ def serve(config: Config) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _where(config: Config) -> str:
+    """Where the stores are, for the start-up line: URLs without their credentials."""
+    from urllib.parse import urlsplit
+
+    def bare(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"
+
+    events = bare(config.events_url) if config.events_url else "embedded"
+    state = bare(config.state_url) if config.state_url else "embedded"
+    if not (config.events_url and config.state_url):
+        return f"events {events}, state {state}, data in {config.data_path.resolve()}"
+    return f"events {events}, state {state}"
 
 
 def _logging(fmt: str) -> None:

@@ -1,4 +1,6 @@
-"""Detection in the service: a process of its own that follows the event store.
+"""Detection in the service.
+
+On the embedded store: a process of its own that follows the event store.
 
 Every committed event is evaluated, in commit order, by the Sigma engine in a separate
 process: ingest and detection each get a core instead of sharing one interpreter. The process
@@ -8,6 +10,10 @@ alert within a second or two of its event.
 
     parent (kubetrail serve)              detection process
     intake -> writer -> events.db  --->   tail(after=watermark) -> engine -> alerts (state.db)
+
+On shared stores (ClickHouse, PostgreSQL: replicas behind a load balancer), each replica runs
+the single-event rules inline on what it stored (`DetectionWorker`, a thread fed by the
+writer), and the stateful rules run once for the fleet (kubetrail.server.fleet).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -26,8 +34,9 @@ import orjson
 from kubetrail.detect.engine import Engine
 from kubetrail.detect.notify import WebhookNotifier
 from kubetrail.detect.pipeline import Detector
+from kubetrail.metrics import Metrics
 from kubetrail.settings import Config
-from kubetrail.store.base import EventStore, StateStore
+from kubetrail.store.base import FollowableStore, NewEvent, StateStore
 
 log = logging.getLogger("kubetrail.detection")
 POLL_S: Final = 0.2
@@ -53,7 +62,7 @@ def detect_batch(detector: Detector, rows: list[dict[str, Any]]) -> int:
 class Follower:
     """The loop of the detection process (also usable in-process, e.g. by tests)."""
 
-    def __init__(self, events: EventStore, state: StateStore, detector: Detector) -> None:
+    def __init__(self, events: FollowableStore, state: StateStore, detector: Detector) -> None:
         self.events = events
         self.state = state
         self.detector = detector
@@ -78,12 +87,15 @@ class Follower:
 
 
 def _main(config: Config, parent: int) -> None:
-    from kubetrail.store.open import open_stores
+    from kubetrail.store.open import open_state
+    from kubetrail.store.sqlite.events import SqliteEvents
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    events, state = open_stores(config)
+    # only the embedded store is followed this way (see the module's docstring)
+    events = SqliteEvents(config.data_path / "events.db")
+    state = open_state(config)
     engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
     for problem in engine.ruleset.problems:
         log.warning("detection rule problem: %s", problem)
@@ -106,6 +118,57 @@ def _main(config: Config, parent: int) -> None:
             notifier.close()
         events.close()
         state.close()
+
+
+_QUEUE_BATCHES: Final = 64
+_STOP: Final = object()
+
+
+class DetectionWorker:
+    """Inline detection on a replica: the writer hands over each committed batch.
+
+    The queue is bounded and `submit` blocks when it is full: when detection falls behind,
+    ingest slows down (503, senders retry) rather than letting events go unexamined.
+    """
+
+    def __init__(self, detector: Detector, metrics: Metrics) -> None:
+        self._detector = detector
+        self._metrics = metrics
+        self._queue: queue.Queue[list[NewEvent] | object] = queue.Queue(_QUEUE_BATCHES)
+        self._thread = threading.Thread(target=self._run, name="kubetrail-detect", daemon=True)
+        self._thread.start()
+
+    def submit(self, events: list[NewEvent]) -> None:
+        self._queue.put(events)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is _STOP:
+                return
+            assert isinstance(batch, list)
+            for event in batch:
+                try:
+                    self._detect(event)
+                except Exception:  # one odd event must not stop detection for the rest
+                    log.exception("detection failed on event %s", event.id.hex())
+            self._queue.task_done()
+
+    def _detect(self, event: NewEvent) -> None:
+        if "parse_error" in event.doc.get("kubetrail", {}):
+            return  # not an audit event: the rules read audit fields
+        raw = orjson.loads(event.message)
+        for alert in self._detector.ingest(raw, event.doc, event.id.hex()):
+            if alert.count == 1:
+                self._metrics.alerts.labels(alert.level).inc()
+
+    def drain(self) -> None:
+        """Wait until everything submitted so far is evaluated (tests, shutdown)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
 
 
 def start_process(config: Config) -> BaseProcess:

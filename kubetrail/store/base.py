@@ -124,13 +124,17 @@ class EventStore(Protocol):
         """Retention: delete the events received before `ts_us` (receipt time, not event time:
         an old log imported today is kept for the whole retention period)."""
 
+    def close(self) -> None: ...
+
+
+class FollowableStore(EventStore, Protocol):
+    """An event store that can be followed in commit order (the embedded one)."""
+
     def tail(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """Events stored after the watermark `after` (None: from the start), oldest first.
 
         Each is {"event_id", "message", "doc"}; also returns the watermark to pass next time.
         """
-
-    def close(self) -> None: ...
 
 
 class StateStore(Protocol):

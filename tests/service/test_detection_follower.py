@@ -12,11 +12,13 @@ from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.pipeline import prepare
 from kubetrail.server.detection import WATERMARK, Follower
 from kubetrail.settings import load
-from kubetrail.store.open import open_stores
+from kubetrail.store.open import open_state
+from kubetrail.store.sqlite.events import SqliteEvents
 
 
 def test_the_follower_evaluates_each_event_once_and_resumes(tmp_path: Path) -> None:
-    events, state = open_stores(load({"data_dir": str(tmp_path)}))
+    events = SqliteEvents(tmp_path / "events.db")
+    state = open_state(load({"data_dir": str(tmp_path)}))
     engine = Engine.from_paths()
     sample = [orjson.dumps(e).decode() for e in generate(minutes=60, seed=42)]
     half = len(sample) // 2

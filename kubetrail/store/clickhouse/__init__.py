@@ -1,0 +1,1 @@
+"""The ClickHouse events backend, for fleets past one machine (see docs/scale-out.md)."""

@@ -1,0 +1,158 @@
+"""The events table on ClickHouse: its DDL for a server version, and rows for it.
+
+One schema for every ClickHouse from 18.16 (Debian's) on: `ts` is Int64 microseconds (no
+DateTime64 before 20.1), the document is kept whole in `doc` (what searches return) and
+flattened into `doc_keys`/`doc_values` (what queries test: 18.16 has no JSONExtract*, see
+kubetrail.query.clickhouse). Servers from 20.1 get LowCardinality text columns, which 18.16 only
+had behind an experimental flag.
+
+Partitions are days, so retention drops whole days. The sort key starts with the hour, so a
+time range skips the rest, then the hot fields the common hunts filter on, then (ts, id):
+ReplacingMergeTree collapses rows with the same sort key, which a retried event has.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from kubetrail.query import HOT_FIELDS
+from kubetrail.store.base import NewEvent
+from kubetrail.store.sqlite.events import HOT_COLUMNS
+
+_VERSION: Final = re.compile(r"(\d+)\.(\d+)")
+TABLE: Final = "events"
+# the text columns of few distinct values: LowCardinality where the server has it stable
+_LOW_CARDINALITY: Final = frozenset(
+    {"intake", "code", "action", "outcome", "namespace", "resource", "subresource"}
+)
+INSERT_COLUMNS: Final = (
+    "ts",
+    "id",
+    "intake",
+    *(column for _, column in HOT_COLUMNS),
+    "parse_error",
+    "doc",
+    "message",
+    "doc_keys",
+    "doc_values",
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the connected server supports, from `SELECT version()`."""
+
+    version: tuple[int, int]
+
+    @classmethod
+    def of(cls, version: str) -> Features:
+        found = _VERSION.match(version)
+        return cls((int(found[1]), int(found[2])) if found else (0, 0))
+
+    @property
+    def low_cardinality(self) -> bool:
+        return self.version >= (20, 1)  # stable (no experimental flag) from here on
+
+
+def create_table(features: Features, name: str = TABLE) -> str:
+    def text(column: str) -> str:
+        if column in _LOW_CARDINALITY and features.low_cardinality:
+            return f"{column} LowCardinality(String)"
+        return f"{column} String"
+
+    hot = [
+        text(column) if column != "status_code" else "status_code Nullable(UInt16)"
+        for _, column in HOT_COLUMNS
+    ]
+    key_type = "Array(LowCardinality(String))" if features.low_cardinality else "Array(String)"
+    columns = ",\n    ".join(
+        [
+            "ts Int64",
+            "id FixedString(16)",
+            text("intake"),
+            *hot,
+            "parse_error UInt8",
+            "doc String",
+            "message String",
+            f"doc_keys {key_type}",
+            "doc_values Array(String)",
+        ]
+    )
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} (\n    {columns}\n) "
+        "ENGINE = ReplacingMergeTree "
+        "PARTITION BY toDate(toDateTime(intDiv(ts, 1000000))) "
+        "ORDER BY (intDiv(ts, 3600000000), resource, action, user_name, ts, id)"
+    )
+
+
+# fields the compiler reads from their own columns (kubetrail.query.HOT_FIELDS): not flattened
+_IN_COLUMNS: Final = frozenset(
+    field for field, hot in HOT_FIELDS.items() if hot.type in ("text", "integer")
+)
+
+
+def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
+
+    An object also gets an entry `{}` at its own path, so that `field:*` finds it set. Fields
+    kept in hot columns are returned apart (the third value), not flattened: queries read
+    those from the columns. One walk serves both: this runs for every stored event.
+    """
+    keys: list[str] = []
+    values: list[str] = []
+    hot: dict[str, Any] = {}
+    add_key, add_value, dumps = keys.append, values.append, orjson.dumps
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in doc.items()]
+    stack.reverse()
+    while stack:
+        path, value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            add_key(path)
+            add_value("{}")
+            stack.extend(reversed([(f"{path}.{k}", v) for k, v in value.items()]))
+        elif kind is list:
+            stack.extend(reversed([(path, item) for item in value]))
+        elif path in _IN_COLUMNS:
+            hot[path] = value
+        else:
+            add_key(path)
+            add_value(dumps(value).decode())
+    return keys, values, hot
+
+
+def to_clickhouse_row(event: NewEvent) -> list[Any]:
+    """The hot columns and document body as the SQLite store keeps them, plus the flattened
+    document (kubetrail.store.sqlite.events.to_row is the reference)."""
+    doc = event.doc
+    keys, values, hot = flatten(doc)
+    own = doc.get("kubetrail")
+    parse_error = 1 if isinstance(own, dict) and "parse_error" in own else 0
+    body = orjson.dumps({k: v for k, v in doc.items() if k != "message"}).decode()
+    return [
+        event.ts_us,
+        event.id,
+        event.intake,
+        *[
+            _status(hot.get(field)) if column == "status_code" else _text(hot.get(field))
+            for field, column in HOT_COLUMNS
+        ],
+        parse_error,
+        body,
+        event.message,
+        keys,
+        values,
+    ]
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value) if isinstance(value, int) else ""
+
+
+def _status(value: Any) -> int | None:
+    return value if type(value) is int and 0 <= value < 65536 else None

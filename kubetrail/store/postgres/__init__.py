@@ -1,0 +1,1 @@
+"""The PostgreSQL state backend: intakes, tokens, alerts shared by every service replica."""

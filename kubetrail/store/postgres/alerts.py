@@ -1,0 +1,120 @@
+"""Alerts on PostgreSQL: kubetrail.detect's `AlertStore`, safe across service replicas.
+
+Same layout as the SQLite alerts (the alert as JSON plus the columns its queries need). The
+upsert takes a transaction-scoped advisory lock on the (rule, entity) pair, so two replicas
+matching the same pair at once join one alert instead of opening two. A match whose events
+the alert already holds is not counted again: a sender that retries through another replica
+gets its event stored once, but each replica's engine only remembers the audit IDs it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Final
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status
+from kubetrail.detect.match import Match
+from kubetrail.detect.rules import level_rank
+
+Session = Callable[[], AbstractContextManager[psycopg.Connection[dict[str, Any]]]]
+
+MIGRATION: Final = """
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        entity_key TEXT NOT NULL,
+        level_rank INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        last_seen DOUBLE PRECISION NOT NULL,
+        data JSONB NOT NULL
+    );
+    CREATE INDEX alerts_pair ON alerts(rule_id, entity_key, last_seen);
+    CREATE INDEX alerts_recent ON alerts(last_seen);
+"""
+
+
+class PostgresAlerts:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @staticmethod
+    def _save(db: psycopg.Connection[Any], alert: Alert) -> None:
+        db.execute(
+            "INSERT INTO alerts(id, rule_id, entity_key, level_rank, status, last_seen, data) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+            "status = excluded.status, last_seen = excluded.last_seen, data = excluded.data",
+            (
+                alert.id,
+                alert.rule_id,
+                alert.entity_key,
+                alert.rank,
+                alert.status,
+                alert.last_seen,
+                Jsonb(alert.to_dict()),
+            ),
+        )
+
+    def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
+        """The AlertStore upsert (see kubetrail.detect.alerts), in one transaction."""
+        with self._session() as db, db.transaction():
+            db.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                (match.rule.id, match.entity.key),
+            )
+            row = db.execute(
+                "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
+                "ORDER BY last_seen DESC LIMIT 1",
+                (match.rule.id, match.entity.key),
+            ).fetchone()
+            current = Alert.from_dict(row["data"]) if row else None
+            if (
+                current is not None
+                and current.status != "closed"
+                and match.time - current.last_seen <= window
+            ):
+                if match.event_ids and set(match.event_ids) <= set(current.event_ids):
+                    return current, False
+                current.add(match)
+                self._save(db, current)
+                return current, False
+            alert = Alert.open(match)
+            self._save(db, alert)
+            return alert, True
+
+    def list(
+        self, status: str | None = None, min_level: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        sql = "SELECT data FROM alerts WHERE level_rank >= %s"
+        params: list[object] = [level_rank(min_level) if min_level else 0]
+        if status:
+            sql += " AND status = %s"
+            params.append(check_status(status))
+        sql += " ORDER BY last_seen DESC LIMIT %s"
+        params.append(limit)
+        with self._session() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [Alert.from_dict(r["data"]) for r in rows]
+
+    def get(self, alert_id: str) -> Alert:
+        with self._session() as db:
+            row = db.execute("SELECT data FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+        if row is None:
+            raise AlertNotFound(f"no alert {alert_id[:64]!r}")
+        return Alert.from_dict(row["data"])
+
+    def set_status(self, alert_id: str, status: str) -> Alert:
+        checked = check_status(status)
+        with self._session() as db, db.transaction():
+            row = db.execute(
+                "SELECT data FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
+            ).fetchone()
+            if row is None:
+                raise AlertNotFound(f"no alert {alert_id[:64]!r}")
+            alert = Alert.from_dict(row["data"])
+            alert.status = checked
+            self._save(db, alert)
+        return alert
