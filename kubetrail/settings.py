@@ -36,7 +36,7 @@ SETTINGS: Final = (
     Setting("state_url", "", "State store: empty = embedded SQLite, or postgresql://user@host/db."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "TCP port to listen on."),
-    Setting("retention_days", 30, "Events received longer ago are deleted (checked hourly)."),
+    Setting("retention_days", 30, "Events older than this (by their own time) are deleted hourly."),
     Setting("max_event_bytes", 256_000, "Largest accepted event (250 KiB); larger: 413."),
     Setting("max_request_bytes", 16 * 1024 * 1024, "Largest request body, decompressed: 413."),
     Setting("query_time_limit_ms", 10_000, "A search running longer is stopped (503)."),

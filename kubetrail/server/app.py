@@ -151,7 +151,10 @@ class _Timing:
 
 
 async def _retention(service: Service) -> None:
+    # the first pass waits a whole period: a service restarted in the middle of importing an
+    # old log does not delete it at once
     while True:
+        await asyncio.sleep(RETENTION_CHECK_S)
         cutoff = now_micros() - service.config.retention_days * 86_400_000_000
         try:
             deleted = await asyncio.to_thread(service.events.delete_before, cutoff)
@@ -163,7 +166,6 @@ async def _retention(service: Service) -> None:
                 )
         except Exception:
             log.exception("retention failed; will try again")
-        await asyncio.sleep(RETENTION_CHECK_S)
 
 
 async def _detection(config: Config) -> None:

@@ -121,8 +121,7 @@ class EventStore(Protocol):
     def get(self, event_id: str) -> dict[str, Any] | None: ...
 
     def delete_before(self, ts_us: int) -> int:
-        """Retention: delete the events received before `ts_us` (receipt time, not event time:
-        an old log imported today is kept for the whole retention period)."""
+        """Retention: delete the events whose own time is before `ts_us`."""
 
     def close(self) -> None: ...
 

@@ -78,12 +78,6 @@ MIGRATIONS: Final = [
     CREATE VIEW events_v AS
         SELECT events.*, bodies.doc AS doc, bodies.message AS message
         FROM events LEFT JOIN bodies ON bodies.seq = events.seq;
-    -- when each commit was received: retention counts from receipt, not from the events' own
-    -- times, so an old log imported today is kept for the retention period
-    CREATE TABLE receipts (
-        last_seq INTEGER PRIMARY KEY,
-        received_us INTEGER NOT NULL
-    );
     CREATE UNIQUE INDEX events_id ON events(id);
     CREATE INDEX events_ts ON events(ts);
     CREATE INDEX events_user ON events(user_name, ts);
@@ -228,28 +222,18 @@ class SqliteEvents:
                 )
             }
             db.executemany(_INSERT_BODY, [body for _, body in numbered if body[0] in stored])
-            if stored:
-                db.execute(
-                    "INSERT OR REPLACE INTO receipts(last_seq, received_us) VALUES (?, ?)",
-                    (max(stored), time.time_ns() // 1000),
-                )
         return len(stored)
 
     def delete_before(self, ts_us: int) -> int:
-        """Delete the events received before `ts_us`; how many were deleted."""
-        row = self._writer.execute(
-            "SELECT max(last_seq) FROM receipts WHERE received_us < ?", (ts_us,)
-        ).fetchone()
-        last = row[0] if row and row[0] is not None else 0
+        """Delete the events whose time is before `ts_us`; how many were deleted."""
         deleted = 0
         while True:  # in slices, so the writer is never held for long
             with self._writer as db:
                 old = [
                     r[0]
-                    for r in db.execute("SELECT seq FROM events WHERE seq <= ? LIMIT 5000", (last,))
+                    for r in db.execute("SELECT seq FROM events WHERE ts < ? LIMIT 5000", (ts_us,))
                 ]
                 if not old:
-                    db.execute("DELETE FROM receipts WHERE last_seq <= ?", (last,))
                     return deleted
                 marks = ",".join("?" * len(old))
                 db.execute(f"DELETE FROM bodies WHERE seq IN ({marks})", old)
