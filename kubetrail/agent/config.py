@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from kubetrail.agent.errors import ConfigError
+from kubetrail.policy import Policy, PolicyError, load_policy
 
 # the intake refuses a single event over 250 KiB
 INTAKE_EVENT_LIMIT: Final = 250 * 1024
@@ -54,6 +55,9 @@ class AgentConfig:
     shutdown_timeout: float = 5.0
     log_format: Literal["text", "json"] = "text"
     metrics_port: int | None = None
+    # an audit Policy applied before shipping, for clusters whose apiserver policy cannot be
+    # changed: events it would not have written are dropped, bodies cut to its level
+    policy: Policy | None = field(default=None, repr=False)
 
 
 _NUMBERS: Final[dict[str, tuple[type, float, float]]] = {
@@ -78,7 +82,8 @@ _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "log_format": ("text", "json"),
 }
 _KNOWN: Final = {
-    "intake_url", "logfiles", "state_dir", "ca_file", "tls_verify", *_NUMBERS, *_CHOICES,
+    "intake_url", "logfiles", "state_dir", "ca_file", "tls_verify", "policy", *_NUMBERS,
+    *_CHOICES,
 }  # fmt: skip
 
 
@@ -137,6 +142,8 @@ def parse_config(raw: Any, source: str = "config") -> AgentConfig:
             problems.append(f"{key}: {value} is out of range [{low:g}, {high:g}]")
         else:
             values[key] = kind(value)
+    if raw.get("policy") is not None:
+        values["policy"] = _policy(raw["policy"], problems)
     for key, choices in _CHOICES.items():
         if key in raw:
             if raw[key] in choices:
@@ -146,6 +153,19 @@ def parse_config(raw: Any, source: str = "config") -> AgentConfig:
     if problems:
         raise ConfigError(source, problems)
     return AgentConfig(**values)
+
+
+def _policy(path: Any, problems: list[str]) -> Policy | None:
+    if not isinstance(path, str) or not path:
+        problems.append("policy: must be the path of an audit.k8s.io Policy file")
+        return None
+    try:
+        return load_policy(path)
+    except OSError as exc:
+        problems.append(f"policy: cannot read {path}: {exc.strerror or exc}")
+    except PolicyError as exc:
+        problems.append(f"policy: {path} is not a valid audit policy: {exc}")
+    return None
 
 
 def _logfiles(raw: Any, problems: list[str]) -> tuple[LogFile, ...]:

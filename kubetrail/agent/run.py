@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+import orjson
+
 from kubetrail.agent.buffer import DiskBuffer, Frame, Pointer
 from kubetrail.agent.checkpoint import load_state, save_state
 from kubetrail.agent.config import AgentConfig
@@ -25,6 +27,7 @@ from kubetrail.agent.errors import StateError
 from kubetrail.agent.metrics import Metrics, serve_metrics
 from kubetrail.agent.shipper import Shipper, Stopping
 from kubetrail.agent.tailer import Tailer, Tracked
+from kubetrail.policy import apply_policy
 
 log = logging.getLogger("kubetrail.agent")
 
@@ -65,8 +68,36 @@ class Agent:
             self._checkpoint()
 
     def _append(self, t: Tracked, lines: list[bytes], end: int) -> None:
+        if self.cfg.policy is not None:
+            lines = self._reduce(t, lines)
         header = {"id": t.id, "logfile": t.logfile, "path": t.path, "end": end, "n": len(lines)}
         self.buffer.append(header, b"\n".join(lines))
+
+    def _reduce(self, t: Tracked, lines: list[bytes]) -> list[bytes]:
+        """`lines` as the configured audit policy would have written them.
+
+        A line that is not an audit event is kept as it is: the intake stores it with its
+        parse error, and nothing is ever dropped for failing to parse.
+        """
+        assert self.cfg.policy is not None
+        kept: list[bytes] = []
+        for line in lines:
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                kept.append(line)
+                continue
+            if not isinstance(event, dict):
+                kept.append(line)
+                continue
+            reduced = apply_policy(self.cfg.policy, event)
+            if reduced is None:
+                self.metrics.add("dropped_by_policy", t.logfile)
+            elif reduced == event:
+                kept.append(line)  # unchanged: ship the exact bytes
+            else:
+                kept.append(orjson.dumps(reduced))
+        return kept
 
     def run(self) -> int:
         server = (
