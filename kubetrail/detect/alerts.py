@@ -167,6 +167,26 @@ class AlertStore(Protocol):
         ...
 
 
+def merge(current: Alert | None, match: Match, window: float) -> tuple[Alert, bool, bool]:
+    """The upsert rule every AlertStore applies: `(alert, created, changed)`.
+
+    A match joins `current` (the newest alert of its rule and entity) when that alert is not
+    closed and was last seen at most `window` seconds before; a match whose events the alert
+    already holds (replayed after a restart or a leader change) changes nothing. Otherwise a
+    new alert opens.
+    """
+    if (
+        current is not None
+        and current.status != "closed"
+        and (match.time - current.last_seen <= window)
+    ):
+        if match.event_ids and set(match.event_ids) <= set(current.event_ids):
+            return current, False, False
+        current.add(match)
+        return current, False, True
+    return Alert.open(match), True, True
+
+
 def check_status(status: str) -> Status:
     if status not in STATUSES:
         raise DetectError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
@@ -180,18 +200,11 @@ class MemoryAlertStore:
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
         key = (match.rule.id, match.entity.key)
-        current = self.alerts.get(self._latest.get(key, ""))
-        if (
-            current is not None
-            and current.status != "closed"
-            and match.time - current.last_seen <= window
-        ):
-            current.add(match)
-            return current, False
-        alert = Alert.open(match)
-        self.alerts[alert.id] = alert
-        self._latest[key] = alert.id
-        return alert, True
+        alert, created, _ = merge(self.alerts.get(self._latest.get(key, "")), match, window)
+        if created:
+            self.alerts[alert.id] = alert
+            self._latest[key] = alert.id
+        return alert, created
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000

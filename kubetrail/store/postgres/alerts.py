@@ -16,7 +16,7 @@ from typing import Any, Final
 import psycopg
 from psycopg.types.json import Jsonb
 
-from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status
+from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status, merge
 from kubetrail.detect.match import Match
 from kubetrail.detect.rules import level_rank
 
@@ -71,19 +71,10 @@ class PostgresAlerts:
                 (match.rule.id, match.entity.key),
             ).fetchone()
             current = Alert.from_dict(row["data"]) if row else None
-            if (
-                current is not None
-                and current.status != "closed"
-                and match.time - current.last_seen <= window
-            ):
-                if match.event_ids and set(match.event_ids) <= set(current.event_ids):
-                    return current, False
-                current.add(match)
-                self._save(db, current)
-                return current, False
-            alert = Alert.open(match)
-            self._save(db, alert)
-            return alert, True
+            alert, created, changed = merge(current, match, window)
+            if changed:
+                self._save(db, alert)
+            return alert, created
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import orjson
 
-from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status
+from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status, merge
 from kubetrail.detect.match import Match
 from kubetrail.detect.rules import level_rank
 
@@ -62,17 +62,10 @@ class SqliteAlerts:
                 (match.rule.id, match.entity.key),
             ).fetchone()
             current = Alert.from_dict(orjson.loads(row["data"])) if row else None
-            if (
-                current is not None
-                and current.status != "closed"
-                and match.time - current.last_seen <= window
-            ):
-                current.add(match)
-                self._save(current)
-                return current, False
-            alert = Alert.open(match)
-            self._save(alert)
-            return alert, True
+            alert, created, changed = merge(current, match, window)
+            if changed:
+                self._save(alert)
+            return alert, created
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000
