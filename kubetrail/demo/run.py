@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from kubetrail.demo.generate import lines
+from kubetrail.detect.rules import level_rank
 from kubetrail.server.process import ServeProcess, cli
 
 EXAMPLES = (
@@ -79,7 +80,8 @@ def _report(url: str, token: str, alerts: list[dict[str, object]], data_dir: Pat
     print(f"\nkubetrail is serving at {url}")
     print(f"API token (admin): {token}")
     print(f"open {url}/ in a browser and sign in with the token\n")
-    print(f"{len(alerts)} alerts:")
+    print(f"{len(alerts)} alerts, most severe first:")
+    alerts = sorted(alerts, key=lambda a: -level_rank(str(a["rule"]["level"])))  # type: ignore[index]
     for alert in alerts[:15]:
         rule = alert["rule"]
         assert isinstance(rule, dict)
