@@ -4,7 +4,7 @@ The events: a sample of the demo cluster's first two minutes (kubelets, controll
 holding system:masters), every demo event with a pod spec or a failure, the three events of the
 product brief, and hand-written ones (a privileged pod, a denied secret read, an object name full
 of wildcard characters, an unparsable line). They are stored as the store does: the hot columns
-of HOT_FIELDS, `doc` without `message`, `message` verbatim.
+of HOT_FIELDS, `doc` without `message`, `message` verbatim (by the SQLite store itself).
 """
 
 from __future__ import annotations
@@ -21,30 +21,11 @@ import orjson
 
 from kubetrail.demo.generate import generate
 from kubetrail.parse import normalize_or_error
-from kubetrail.query import HOT_FIELDS, parse_time
+from kubetrail.query import parse_time
+from kubetrail.store.base import NewEvent
+from kubetrail.store.sqlite.events import SqliteEvents
 from tests.conftest import load_case
 
-SCHEMA = """
-CREATE TABLE events(
-  rowid INTEGER PRIMARY KEY,
-  ts INTEGER NOT NULL,
-  id BLOB NOT NULL UNIQUE,
-  intake TEXT NOT NULL,
-  code TEXT,
-  action TEXT,
-  outcome TEXT,
-  user_name TEXT,
-  source_ip TEXT,
-  namespace TEXT,
-  resource TEXT,
-  subresource TEXT,
-  object_name TEXT,
-  status_code INTEGER,
-  parse_error INTEGER NOT NULL,
-  doc TEXT NOT NULL,
-  message TEXT NOT NULL
-)
-"""
 UNPARSABLE_AT = "2025-09-14T09:05:00Z"
 Doc = dict[str, Any]
 
@@ -151,29 +132,25 @@ def _column(doc: Doc, field: str) -> Any:
 
 
 def create_store(path: Path, events: dict[str, tuple[str, str, Doc]]) -> sqlite3.Connection:
-    """The events table of the SQLite store, filled with `events`; key -> rowid order."""
-    conn = sqlite3.connect(path)
-    conn.execute(SCHEMA)
-    conn.execute("CREATE TABLE keys(rowid INTEGER PRIMARY KEY, key TEXT NOT NULL)")
-    hot = {f: h.column for f, h in HOT_FIELDS.items() if h.type in ("text", "integer")}
-    hot.pop("message")
-    hot.pop("intake")
-    columns = ["ts", "id", "intake", "parse_error", "doc", "message", *hot.values()]
-    insert = f"INSERT INTO events({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
-    for key, (intake, message, doc) in events.items():
-        stored = {k: v for k, v in doc.items() if k != "message"}
-        start = _column(doc, "event.start") or UNPARSABLE_AT
-        row = [
-            parse_time(start),
-            uuid.uuid5(uuid.NAMESPACE_URL, key).bytes,
-            intake,
-            int(_column(doc, "kubetrail.parse_error") is not None),
-            orjson.dumps(stored).decode(),
-            message,
-            *(_column(doc, field) for field in hot),
+    """The SQLite event store itself, filled with `events`, and a `keys` table naming each
+    stored event (seq -> key): the compiled SQL runs against the real schema."""
+    store = SqliteEvents(path)
+    store.append(
+        [
+            NewEvent(
+                uuid.uuid5(uuid.NAMESPACE_URL, key).bytes,
+                parse_time(_column(doc, "event.start") or UNPARSABLE_AT),
+                intake,
+                doc,
+                message,
+            )
+            for key, (intake, message, doc) in events.items()
         ]
-        rowid = conn.execute(insert, row).lastrowid
-        conn.execute("INSERT INTO keys VALUES (?, ?)", (rowid, key))
+    )
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE keys(seq INTEGER PRIMARY KEY, key TEXT NOT NULL)")
+    conn.executemany("INSERT INTO keys VALUES (?, ?)", enumerate(events, start=1))
     conn.commit()
     return conn
 

@@ -335,7 +335,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
 def search(store: sqlite3.Connection, query: str, now: datetime | None = None) -> set[str]:
     compiled = compile_query(query, SqliteDialect(), now)
     assert isinstance(compiled.params, list)
-    select = "SELECT k.key FROM events e JOIN keys k ON k.rowid = e.rowid WHERE "
+    select = "SELECT k.key FROM events_v e JOIN keys k ON k.seq = e.seq WHERE "
     rows = store.execute(select + compiled.where, compiled.params)
     return {key for (key,) in rows}
 
