@@ -23,7 +23,17 @@ from typing import Any, Final
 import orjson
 
 from kubetrail.query import SqliteDialect
-from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
+from kubetrail.store.base import (
+    Encoded,
+    Encoder,
+    Facet,
+    NewEvent,
+    Page,
+    QueryTimeout,
+    StoreError,
+    Where,
+)
+from kubetrail.store.sqlite.checkpoint import Checkpointer
 from kubetrail.store.sqlite.migrate import connect, migrate
 
 # ECS field -> column; the query compiler's map (kubetrail.query.HOT_FIELDS) names the same
@@ -104,22 +114,26 @@ def _get(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value if isinstance(value, str | int) else None
 
 
-def to_rows(seq: int, event: NewEvent) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The `events` row and the `bodies` row of `event`, numbered `seq`."""
+def encode(event: NewEvent) -> Encoded:
+    """`event` as the store writes it, but for its number and raw text: the `events` row
+    (after `seq`) and the document without `message` (stored once, in its own column).
+
+    A module-level function of the event alone, so that parse workers (other processes) can
+    run it; see kubetrail.ingest.parsers.
+    """
     doc = event.doc
     body = doc.copy()
-    del body["message"]  # stored once, in its own column
+    del body["message"]
     own = doc.get("kubetrail")
     parse_error = 1 if own is not None and "parse_error" in own else 0
     row = (
-        seq,
         event.ts_us,
         event.id,
         event.intake,
         *[_get(doc, path) for path in _HOT_PATHS],
         parse_error,
     )
-    return row, (seq, orjson.dumps(body).decode(), event.message)
+    return row, orjson.dumps(body).decode()
 
 
 _COLUMN_OF: Final = dict(HOT_COLUMNS)
@@ -201,19 +215,29 @@ class SqliteEvents:
         self._local = threading.local()
         self._query_limit_s = query_time_limit_ms / 1000
         self._facet_limit_s = facet_time_limit_ms / 1000
+        self._checkpointer: Checkpointer | None = None  # started by the first write
 
     # --- writes (one writer thread) -------------------------------------------------------
 
+    encoder: Encoder = staticmethod(encode)
+
     def append(self, events: list[NewEvent]) -> int:
+        return self.append_encoded([(encode(event), event.message) for event in events])
+
+    def append_encoded(self, events: list[tuple[Encoded, str]]) -> int:
         db = self._writer
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.path, db)
         with db:
             row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             first = (row[0] if row else 0) + 1
-            numbered = [to_rows(seq, event) for seq, event in enumerate(events, first)]
             # a retry of a stored event (or a repeat in the batch) hits the unique id and is
             # ignored; its number is left unused, and only the bodies of the rows that went in
             # are written
-            db.executemany(_INSERT_EVENT, [event_row for event_row, _ in numbered])
+            db.executemany(
+                _INSERT_EVENT,
+                [(seq, *hot) for seq, ((hot, _), _) in enumerate(events, first)],
+            )
             stored = {
                 r[0]
                 for r in db.execute(
@@ -221,7 +245,14 @@ class SqliteEvents:
                     (first, first + len(events)),
                 )
             }
-            db.executemany(_INSERT_BODY, [body for _, body in numbered if body[0] in stored])
+            db.executemany(
+                _INSERT_BODY,
+                [
+                    (seq, body, message)
+                    for seq, ((_, body), message) in enumerate(events, first)
+                    if seq in stored
+                ],
+            )
         return len(stored)
 
     def delete_before(self, ts_us: int) -> int:
@@ -365,4 +396,6 @@ class SqliteEvents:
         return out, (str(rows[-1]["seq"]) if rows else after)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._writer.close()

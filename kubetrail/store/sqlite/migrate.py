@@ -24,9 +24,11 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA busy_timeout = 10000")
-    # 8 KiB pages suit rows of a few KiB (an audit event and its document); it only takes
-    # effect when the database is created
-    db.execute("PRAGMA page_size = 8192")
+    # 64 KiB pages (SQLite's largest): a commit writes every page it touched to the WAL, and
+    # the indexes take inserts all over their range when events arrive out of time order or
+    # from many addresses; fewer, larger pages made inserts 1.8x faster than 8 KiB ones on
+    # such a stream (and no slower in time order). Only takes effect when the file is created.
+    db.execute("PRAGMA page_size = 65536")
     db.execute("PRAGMA cache_size = -65536")  # 64 MiB: the hot index pages stay in memory
     # reads map the file: every connection (one per reading thread) shares the OS page cache
     # instead of warming a private cache of its own
