@@ -27,7 +27,7 @@ class Metrics:
             "kubetrail_parse_errors", "Events stored with kubetrail.parse_error.", registry=r
         )
         self.pending = Gauge(
-            "kubetrail_writer_pending_events", "Events waiting for the writer.", registry=r
+            "kubetrail_writer_pending_events", "Events received and not yet committed.", registry=r
         )
         self.latency = Histogram(
             "kubetrail_request_seconds",

@@ -42,6 +42,11 @@ SETTINGS: Final = (
     Setting("query_time_limit_ms", 10_000, "A search running longer is stopped (503)."),
     Setting("facet_time_limit_ms", 3_000, "A facet or histogram running longer is stopped."),
     Setting("max_pending_events", 200_000, "Events waiting for the writer before 503."),
+    Setting(
+        "parse_workers",
+        1,
+        "Processes parsing incoming events for the embedded store (0: the writer parses).",
+    ),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
     Setting(
         "detection_lag_ms",
@@ -68,6 +73,7 @@ class Config:
     query_time_limit_ms: int = 10_000
     facet_time_limit_ms: int = 3_000
     max_pending_events: int = 200_000
+    parse_workers: int = 1
     detection_rules_dir: str = ""
     detection_lag_ms: int = 5_000
     alert_webhook_url: str = ""

@@ -27,6 +27,10 @@ def to_micros(text: str) -> int | None:
     return int(moment.timestamp() * 1_000_000)
 
 
+# an accepted event before parsing: (text, intake id, intake name, sender's timestamp)
+Incoming = tuple[str, int, str, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """An event as the intake received it, before parsing: the writer parses it."""

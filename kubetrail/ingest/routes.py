@@ -21,7 +21,8 @@ from kubetrail.api.errors import ApiError
 from kubetrail.ingest import forms
 from kubetrail.ingest.body import check_json_content_type, read_body
 from kubetrail.ingest.keys import IntakeResolver, key_from_request
-from kubetrail.ingest.pipeline import Received, now_micros
+from kubetrail.ingest.parsers import ParsePool
+from kubetrail.ingest.pipeline import Incoming, Received, now_micros
 from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
 from kubetrail.store.base import Intake, StoreBusy, StoreError, event_id
@@ -36,6 +37,7 @@ class Intakes:
     metrics: Metrics
     max_event_bytes: int
     max_request_bytes: int
+    parsers: ParsePool | None = None  # None: the writer parses
     retry_after_s: int = 1
 
     def routes(self) -> list[Route]:
@@ -71,6 +73,19 @@ class Intakes:
             raise ApiError(401, "unknown_intake_key", "the intake key is unknown or revoked")
         return intake
 
+    async def _store(self, events: list[Incoming], now_us: int) -> list[bytes]:
+        """Parse and store `events` durably; their ids, in order."""
+        if self.parsers is not None:
+            batch = await self.parsers.encode(events, now_us)
+            await self.writer.write(batch)
+            return batch.ids
+        received = [
+            Received(text, event_id(intake_id, text), intake_id, intake, sender_ts, now_us)
+            for text, intake_id, intake, sender_ts in events
+        ]
+        await self.writer.write(received)
+        return [r.id for r in received]
+
     async def _handle(
         self,
         request: Request,
@@ -89,8 +104,8 @@ class Intakes:
         body = await read_body(request, self.max_request_bytes)
         submitted = form(body)
         now = now_micros()
-        events: list[Received] = []
-        ids: list[str | None] = []
+        accepted: list[Incoming] = []
+        ids: list[str | None] = []  # None where an event was refused
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(submitted):
             intake = self._intake(item.key) if item.key else default_intake
@@ -110,21 +125,13 @@ class Intakes:
                 )
                 ids.append(None)
                 continue
-            received = Received(
-                item.text,
-                event_id(intake.id, item.text),
-                intake.id,
-                intake.name,
-                item.sender_ts,
-                now,
-            )
-            events.append(received)
-            ids.append(received.id.hex())
-        self.metrics.received.inc(len(events))
+            accepted.append((item.text, intake.id, intake.name, item.sender_ts))
+            ids.append("")
+        self.metrics.received.inc(len(accepted))
         try:
-            await self.writer.write(events)
+            stored = iter(await self._store(accepted, now))
         except StoreBusy as exc:
-            self.metrics.rejected.labels("busy").inc(len(events))
+            self.metrics.rejected.labels("busy").inc(len(accepted))
             raise ApiError(
                 503, "overloaded", f"try again: {exc}", {"Retry-After": str(self.retry_after_s)}
             ) from None
@@ -136,6 +143,7 @@ class Intakes:
                 "the store failed to commit; try again",
                 {"Retry-After": str(self.retry_after_s)},
             ) from None
+        ids = [None if slot is None else next(stored).hex() for slot in ids]
         if single:
             return JSONResponse({"event_id": ids[0]}, status_code=200)
         body_out: dict[str, Any] = {"event_ids": ids}

@@ -3,8 +3,9 @@
 Request handlers hand their batch to `Writer.write` and await it; one thread takes everything
 pending, parses what arrived unparsed (`Received`), stores it all in a single transaction (one
 fsync for many requests) and then resolves every waiter, so a handler's 2xx always follows a
-durable commit. Parsing here rather than in the handler keeps the event loop free for searches
-while a load comes in (the throughput is the same either way: the GIL is shared). When more
+durable commit. On the embedded store the events usually arrive parsed and encoded already
+(`EncodedBatch`, from kubetrail.ingest.parsers' worker processes) and the thread only commits;
+parsing here rather than in the handler keeps the event loop free for searches. When more
 events wait than `max_pending_events`, new writes fail fast with `StoreBusy` (HTTP 503)
 instead of queueing without bound.
 """
@@ -17,11 +18,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
+from kubetrail.ingest.parsers import EncodedBatch
 from kubetrail.ingest.pipeline import Received
 from kubetrail.metrics import Metrics
-from kubetrail.store.base import EventStore, NewEvent, StoreBusy
+from kubetrail.store.base import EncodingStore, EventStore, NewEvent, StoreBusy
 
 Item = NewEvent | Received
+# what one request hands over: events to parse here, or events parsed by the workers
+Batch = Sequence[Item] | EncodedBatch
 
 log = logging.getLogger("kubetrail.writer")
 
@@ -42,7 +46,7 @@ class Writer:
         self._max_pending = max_pending_events
         self._on_stored = on_stored
         self._metrics = metrics
-        self._pending: list[tuple[Sequence[Item], Future[int]]] = []
+        self._pending: list[tuple[Batch, Future[int]]] = []
         self._pending_events = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -53,7 +57,7 @@ class Writer:
     def pending_events(self) -> int:
         return self._pending_events
 
-    def submit(self, events: Sequence[Item]) -> Future[int]:
+    def submit(self, events: Batch) -> Future[int]:
         done: Future[int] = Future()
         with self._cond:
             if self._closed:
@@ -65,17 +69,17 @@ class Writer:
             self._cond.notify()
         return done
 
-    async def write(self, events: Sequence[Item]) -> int:
+    async def write(self, events: Batch) -> int:
         """Store `events` durably; returns how many were new (the others were retries)."""
         if not events:
             return 0
         return await asyncio.wrap_future(self.submit(events))
 
-    def _take(self) -> list[tuple[Sequence[Item], Future[int]]]:
+    def _take(self) -> list[tuple[Batch, Future[int]]]:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
-            taken: list[tuple[Sequence[Item], Future[int]]] = []
+            taken: list[tuple[Batch, Future[int]]] = []
             count = 0
             while self._pending and (
                 not taken or count + len(self._pending[0][0]) <= _MAX_EVENTS_PER_COMMIT
@@ -92,25 +96,14 @@ class Writer:
             if not taken:
                 return  # closed and drained
             try:
-                events = [
-                    e.prepare() if isinstance(e, Received) else e
-                    for batch, _ in taken
-                    for e in batch
-                ]
-                if self._metrics is not None:
-                    self._metrics.parse_errors.inc(
-                        sum("parse_error" in e.doc.get("kubetrail", {}) for e in events)
-                    )
-                new = self._store.append(events)
-                if self._metrics is not None:
-                    self._metrics.stored.inc(new)
+                new, events = self._commit([batch for batch, _ in taken])
             except Exception as exc:  # every waiter learns of the failure; nothing is acked
                 log.exception("writing %d batches failed", len(taken))
                 for _, done in taken:
                     done.set_exception(exc)
                 continue
             # the split of `new` among the batches of one commit is not known: each waiter
-            # gets the total (the metric above counts it once)
+            # gets the total (the metric counts it once)
             for _, done in taken:
                 done.set_result(new)
             if self._on_stored is not None:
@@ -118,6 +111,29 @@ class Writer:
                     self._on_stored(events)
                 except Exception:
                     log.exception("the stored-events hook failed")
+
+    def _commit(self, batches: list[Batch]) -> tuple[int, list[NewEvent]]:
+        """Store `batches` in one transaction: how many events were new, and the events that
+        were parsed here (for the `on_stored` hook)."""
+        encoded = [e for batch in batches if isinstance(batch, EncodedBatch) for e in batch.events]
+        events = [
+            e.prepare() if isinstance(e, Received) else e
+            for batch in batches
+            if not isinstance(batch, EncodedBatch)
+            for e in batch
+        ]
+        errors = sum(b.parse_errors for b in batches if isinstance(b, EncodedBatch))
+        errors += sum("parse_error" in e.doc.get("kubetrail", {}) for e in events)
+        if encoded:  # (only an EncodingStore is given encoded batches)
+            store: EncodingStore = self._store  # type: ignore[assignment]
+            encoded += [(store.encoder(e), e.message) for e in events]
+            new = store.append_encoded(encoded)
+        else:
+            new = self._store.append(events)
+        if self._metrics is not None:
+            self._metrics.parse_errors.inc(errors)
+            self._metrics.stored.inc(new)
+        return new, events
 
     def close(self) -> None:
         with self._cond:

@@ -1,0 +1,139 @@
+"""Parse worker processes: received events -> rows the store writes as they are.
+
+Parsing is most of an event's CPU cost and the service's process has one GIL: with the writer
+thread parsing, one core does everything while the other idles. Here the intake hands each
+request's events to a pool of worker processes that parse them and encode them in the store's
+own row form (`EncodingStore.encoder`); the service's process is left with HTTP and the SQL
+commit, which runs without the GIL. The raw text stays in the service's process: only what
+parsing made travels back.
+
+A worker that dies (killed, out of memory) breaks the pool: the requests in flight get a 503
+and the next request starts a new pool. Nothing was acknowledged, so senders retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from kubetrail.ingest.pipeline import Incoming, prepare
+from kubetrail.store.base import Encoded, Encoder, StoreBusy
+
+log = logging.getLogger("kubetrail.parsers")
+
+# events per task: a large request is spread over the workers, a small one is one task
+CHUNK_EVENTS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """Events parsed and encoded for the store, each with its raw text."""
+
+    events: list[tuple[Encoded, str]]
+    ids: list[bytes]  # kubetrail.store.base.event_id of each
+    parse_errors: int
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def _start_worker() -> None:
+    # a worker's objects live for one task and hold no reference cycles
+    gc.disable()
+
+
+def _encode(
+    encoder: Encoder, events: list[Incoming], now_us: int
+) -> tuple[list[Encoded], list[bytes], int]:
+    rows = []
+    ids = []
+    errors = 0
+    for text, intake_id, intake, sender_ts in events:
+        parsed = prepare(text, intake_id, intake, sender_ts, now_us)
+        own = parsed.doc.get("kubetrail")
+        if own is not None and "parse_error" in own:
+            errors += 1
+        rows.append(encoder(parsed))
+        ids.append(parsed.id)
+    return rows, ids, errors
+
+
+class ParsePool:
+    """`workers` processes parsing for one store; `max_pending_events` bounds the work queued."""
+
+    def __init__(self, encoder: Encoder, workers: int, max_pending_events: int) -> None:
+        self._encoder = encoder
+        self._workers = workers
+        self._max_pending = max_pending_events
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def pending_events(self) -> int:
+        return self._pending
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:  # workers start on first use, not with the app
+                self._executor = ProcessPoolExecutor(
+                    self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                )
+            return self._executor
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    async def encode(self, events: list[Incoming], now_us: int) -> EncodedBatch:
+        """`events`, received at `now_us`, parsed and encoded by the workers, in order.
+
+        Raises StoreBusy when too many events are waiting or a worker died.
+        """
+        if not events:
+            return EncodedBatch([], [], 0)
+        count = len(events)
+        with self._lock:
+            if self._pending and self._pending + count > self._max_pending:
+                raise StoreBusy(f"{self._pending} events are waiting to be parsed")
+            self._pending += count
+        pool = self._pool()
+        loop = asyncio.get_running_loop()
+        try:
+            parts = await asyncio.gather(
+                *[
+                    loop.run_in_executor(
+                        pool, _encode, self._encoder, events[i : i + CHUNK_EVENTS], now_us
+                    )
+                    for i in range(0, count, CHUNK_EVENTS)
+                ]
+            )
+        except BrokenProcessPool:
+            log.error("a parse worker died; starting new ones")
+            self._restart(pool)
+            raise StoreBusy("a parse worker died") from None
+        finally:
+            with self._lock:
+                self._pending -= count
+        rows = [row for part, _, _ in parts for row in part]
+        return EncodedBatch(
+            list(zip(rows, (text for text, *_ in events), strict=True)),
+            [i for _, ids, _ in parts for i in ids],
+            sum(errors for _, _, errors in parts),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

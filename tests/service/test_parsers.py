@@ -1,0 +1,126 @@
+"""The parse worker processes: what they hand the writer is what the writer would have made."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubetrail.ingest.parsers import EncodedBatch, ParsePool
+from kubetrail.ingest.pipeline import Incoming, Received
+from kubetrail.ingest.writer import Writer
+from kubetrail.store.base import StoreBusy, event_id
+from kubetrail.store.sqlite.events import SqliteEvents, encode
+from kubetrail.store.sqlite.migrate import connect
+
+from ..conftest import BRIEF_CASES, load_case
+
+NOW_US = 1_757_808_000_000_000
+
+
+def incoming(texts: list[str]) -> list[Incoming]:
+    return [(text, 7, "prod", None) for text in texts]
+
+
+@pytest.fixture
+def texts() -> list[str]:
+    """The brief's real audit events, and a line that is not one."""
+    real = [load_case(name)["input"]["message"] for name in BRIEF_CASES]
+    return [*real, "not an audit event {"]
+
+
+@pytest.fixture
+def pool() -> Iterator[ParsePool]:
+    parsers = ParsePool(encode, workers=1, max_pending_events=1_000)
+    yield parsers
+    parsers.close()
+
+
+def test_workers_encode_what_the_writer_would(pool: ParsePool, texts: list[str]) -> None:
+    batch = asyncio.run(pool.encode(incoming(texts), NOW_US))
+
+    here = [Received(t, event_id(7, t), 7, "prod", None, NOW_US).prepare() for t in texts]
+    assert batch.ids == [e.id for e in here]
+    assert batch.events == [(encode(e), e.message) for e in here]
+    assert batch.parse_errors == 1
+
+
+def copy_of(text: str, number: int) -> str:
+    """`text` made distinct: its auditID numbered, or (not JSON) the number appended."""
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return f"{text} {number}"
+    event["auditID"] = f"{number}-{event['auditID']}"
+    return json.dumps(event)
+
+
+def test_a_large_request_is_split_and_kept_in_order(pool: ParsePool, texts: list[str]) -> None:
+    many = [copy_of(t, i) for i in range(2_500) for t in texts]
+    assert len(set(many)) == len(many)
+
+    batch = asyncio.run(pool.encode(incoming(many), NOW_US))
+
+    assert batch.ids == [event_id(7, t) for t in many]
+    assert [message for _, message in batch.events] == many
+    assert batch.parse_errors == 2_500  # one per copy of the bad line
+
+
+def test_the_writer_commits_encoded_batches(
+    pool: ParsePool, texts: list[str], tmp_path: Path
+) -> None:
+    store = SqliteEvents(tmp_path / "events.db")
+    writer = Writer(store, 1_000)
+
+    async def send() -> tuple[int, int]:
+        first = await writer.write(await pool.encode(incoming(texts), NOW_US))
+        again = await writer.write(await pool.encode(incoming(texts), NOW_US))  # a retry
+        return first, again
+
+    try:
+        assert asyncio.run(send()) == (len(texts), 0)
+    finally:
+        writer.close()
+        store.close()
+    db = connect(tmp_path / "events.db")
+    stored = [r[0] for r in db.execute("SELECT message FROM events_v ORDER BY seq")]
+    assert stored == texts
+    errors = db.execute("SELECT count(*) FROM events WHERE parse_error = 1").fetchone()[0]
+    assert errors == 1
+
+
+def test_a_dead_worker_is_a_retryable_error_and_the_pool_recovers(
+    pool: ParsePool, texts: list[str]
+) -> None:
+    asyncio.run(pool.encode(incoming(texts), NOW_US))  # starts the worker
+    executor = pool._pool()
+    for pid in list(executor._processes):
+        os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(StoreBusy, match="worker died"):
+        asyncio.run(pool.encode(incoming(texts), NOW_US))
+
+    assert len(asyncio.run(pool.encode(incoming(texts), NOW_US))) == len(texts)
+
+
+def test_too_much_waiting_work_is_refused(texts: list[str]) -> None:
+    parsers = ParsePool(encode, workers=1, max_pending_events=5)
+
+    async def two_at_once() -> tuple[EncodedBatch | BaseException, ...]:
+        return await asyncio.gather(
+            parsers.encode(incoming(texts), NOW_US),
+            parsers.encode(incoming(texts), NOW_US),
+            return_exceptions=True,
+        )
+
+    try:
+        first, second = asyncio.run(two_at_once())
+    finally:
+        parsers.close()
+    assert isinstance(first, EncodedBatch) and len(first) == len(texts)
+    assert isinstance(second, StoreBusy)
