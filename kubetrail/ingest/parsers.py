@@ -17,7 +17,9 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ log = logging.getLogger("kubetrail.parsers")
 
 # events per task: a large request is spread over the workers, a small one is one task
 CHUNK_EVENTS = 1_000
+PARENT_CHECK_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,18 @@ class EncodedBatch:
         return len(self.events)
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     # a worker's objects live for one task and hold no reference cycles
     gc.disable()
+    # A worker holds both ends of its task queue's pipe, so a parent killed with SIGKILL
+    # leaves it waiting forever: watch the parent instead.
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _encode(
@@ -86,6 +98,7 @@ class ParsePool:
                     self._workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
+                    initargs=(os.getpid(),),
                 )
             return self._executor
 

@@ -6,6 +6,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +127,43 @@ def test_too_much_waiting_work_is_refused(texts: list[str]) -> None:
         parsers.close()
     assert isinstance(first, EncodedBatch) and len(first) == len(texts)
     assert isinstance(second, StoreBusy)
+
+
+OWNER = """
+import asyncio, sys
+from kubetrail.ingest.parsers import ParsePool
+from kubetrail.store.sqlite.events import encode
+pool = ParsePool(encode, workers=1, max_pending_events=10)
+asyncio.run(pool.encode([(sys.argv[1], 1, "x", None)], 0))
+print(*pool._pool()._processes, flush=True)
+sys.stdin.read()
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited, only its reaping is left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_service_is_killed(texts: list[str]) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, texts[0]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    workers = [int(pid) for pid in owner.stdout.readline().split()]
+    assert workers and all(_running(pid) for pid in workers)
+
+    owner.kill()
+    owner.wait()
+
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
