@@ -11,9 +11,12 @@
 3. Latency at 1k events/s: a writer appends 1k lines/s; for each, from write to stored in the
    intake; p50/p99 (goal p99 < 2 s).
 
-The intake is the test suite's loopback fake (tests/agent/fake_intake.py): the real
-`kubetrail serve` is not in this branch, and the fake keeps the intake's cost small and the
-same for the agent and the baseline.
+4. The issue's end-to-end figure: file -> agent -> a real `kubetrail serve` on loopback ->
+   its embedded store, counted in events.db, on the same machine (so the agent, the service
+   and its parse worker share its cores).
+
+Runs 1-3 use the test suite's loopback fake intake (tests/agent/fake_intake.py), which keeps
+the intake's cost small and the same for the agent and the baseline: they measure the agent.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import argparse
 import gzip
 import hashlib
 import itertools
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ import httpx
 import orjson
 
 from kubetrail.demo.generate import lines as demo_lines
+from kubetrail.server.process import ServeProcess, cli, free_port
 from tests.agent.fake_intake import FakeIntake
 from tests.agent.harness import wait_for, write_config
 
@@ -57,17 +63,22 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def agent_run(
-    tmp: Path, intake: FakeIntake, data: list[bytes], **settings: Any
+    tmp: Path,
+    url: str,
+    key: str,
+    stored: Callable[[], int],
+    data: list[bytes],
+    **settings: Any,
 ) -> tuple[float, float]:
     logdir = tmp / "log"
     logdir.mkdir(parents=True)
     (logdir / "audit.log").write_bytes(b"".join(line + b"\n" for line in data))
-    config = write_config(tmp, intake.url, intake.key, logdir, **settings)
+    config = write_config(tmp, url, key, logdir, **settings)
     argv = [sys.executable, "-m", "kubetrail", "agent", "--config", str(config)]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: len(intake.store) >= len(data), timeout=600, step=0.02)
+        wait_for(lambda: stored() >= len(data), timeout=600, step=0.05)
         elapsed = time.perf_counter() - start
         rss = peak_rss_mib(proc.pid)
     finally:
@@ -112,6 +123,24 @@ def latency_run(tmp: Path, intake: FakeIntake, data: list[bytes], seconds: int) 
     return sorted(intake.stored_at[d] - t for d, t in written.items() if d in intake.stored_at)
 
 
+def real_intake_run(tmp: Path, data: list[bytes], **settings: Any) -> float:
+    folder = tmp / "service"
+    key = cli(folder, "intakes", "create", "bench")
+    server = ServeProcess(folder, free_port(), env={"KUBETRAIL_RETENTION_DAYS": "36500"}).start()
+    events = sqlite3.connect(folder / "events.db")
+
+    def stored() -> int:
+        count: int = events.execute("SELECT count(*) FROM events").fetchone()[0]
+        return count
+
+    try:
+        rate, _ = agent_run(tmp / "agent", server.url, key, stored, data, **settings)
+    finally:
+        events.close()
+        server.stop()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
@@ -130,7 +159,14 @@ def main() -> None:
         intake = FakeIntake()
         intake.start()
         settings = {k: v for k, v in vars(args).items() if k.startswith("batch_") and v is not None}
-        ours, rss = agent_run(Path(tmp) / "throughput", intake, data, **settings)
+        ours, rss = agent_run(
+            Path(tmp) / "throughput",
+            intake.url,
+            intake.key,
+            lambda: len(intake.store),
+            data,
+            **settings,
+        )
         intake.stop()
         print(f"agent (file -> disk buffer -> intake): {ours:,.0f} events/s (goal >= 50,000)")
         print(f"baseline (read + POST, no durability): {base:,.0f} events/s")
@@ -140,6 +176,11 @@ def main() -> None:
         intake.start()
         delays = latency_run(Path(tmp) / "latency", intake, data, args.latency_seconds)
         intake.stop()
+        real = real_intake_run(Path(tmp) / "real", data, **settings)
+        print(
+            f"file -> agent -> kubetrail serve -> embedded store: {real:,.0f} events/s "
+            "(same machine)"
+        )
     if delays:
         p50, p99 = delays[len(delays) // 2], delays[int(len(delays) * 0.99)]
         print(
