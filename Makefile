@@ -55,9 +55,11 @@ chromium:
 screenshots: $(STAMP) chromium
 	KUBETRAIL_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/web/test_browser.py
 
-## bench: the throughput benchmarks (not part of `make test`: they measure, they do not assert)
+## bench: parser, intake and detection throughput (not part of `make test`: they measure, they do not assert)
 bench: $(STAMP)
-	$(BIN)/python bench/parse.py
+	$(BIN)/python -m bench.parse
+	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.detect
 
 ## bench-store: ingest (1M) and query latency (1M, 10M), SQLite against ClickHouse
 bench-store: $(STAMP) services
