@@ -23,7 +23,7 @@ from kubetrail.detect.scan import ScanStats, input_files
 from kubetrail.detect.scan import scan as scan_paths
 
 PROGRESS_BYTES = 20 * 1024 * 1024  # smaller inputs finish before a bar would help
-_LEVEL_STYLE = {
+LEVEL_STYLE = {  # how a rule or alert level is shown in a terminal
     "critical": "bold red",
     "high": "red",
     "medium": "yellow",
@@ -159,7 +159,7 @@ def _alert_table(alerts: list[Alert], console: Console) -> None:
     for a in alerts:
         where = " ".join(x for x in (a.entity.namespace, ", ".join(a.objects[:3])) if x)
         table.add_row(
-            f"[{_LEVEL_STYLE.get(a.level, '')}]{a.level}[/]",
+            f"[{LEVEL_STYLE.get(a.level, '')}]{a.level}[/]",
             click.unstyle(a.rule_title).replace("[", "\\["),
             str(a.count),
             a.entity.user.replace("[", "\\["),
@@ -206,7 +206,7 @@ def list_rules(
         table.add_column(column, overflow="fold")
     for info in infos:
         table.add_row(
-            f"[{_LEVEL_STYLE.get(info.level, '')}]{info.level}[/]",
+            f"[{LEVEL_STYLE.get(info.level, '')}]{info.level}[/]",
             info.title.replace("[", "\\["),
             ", ".join(info.techniques),
             info.kind,

@@ -33,7 +33,7 @@ from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.memory import collect_rarely
 from kubetrail.metrics import Metrics
-from kubetrail.server.detection import DetectionWorker, start_process
+from kubetrail.server.detection import DetectionWorker, configured, start_process
 from kubetrail.server.fleet import FleetDetection, split
 from kubetrail.settings import Config
 from kubetrail.store.base import EncodingStore, EventStore, StateStore
@@ -103,14 +103,7 @@ def build_service(config: Config) -> Service:
         if config.parse_workers > 0 and isinstance(events, EncodingStore):
             parsers = ParsePool(events.encoder, config.parse_workers, config.max_pending_events)
         return Service(config, events, state, writer, metrics, parsers=parsers)
-    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
-    for problem in engine.ruleset.problems:
-        log.warning("detection rule problem: %s", problem)
-    notifiers = (
-        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
-        if config.alert_webhook_url
-        else []
-    )
+    engine, notifiers = configured(config)
     fleet = None
     inline = engine
     if config.state_url:

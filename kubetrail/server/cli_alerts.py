@@ -10,18 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from kubetrail.detect.alerts import STATUSES, AlertNotFound
+from kubetrail.detect.cli import LEVEL_STYLE
 from kubetrail.detect.rules import LEVELS
 from kubetrail.server.cli import data_options
 from kubetrail.settings import Config
 from kubetrail.store.open import open_state
-
-_LEVEL_STYLE = {
-    "critical": "bold red",
-    "high": "red",
-    "medium": "yellow",
-    "low": "cyan",
-    "informational": "dim",
-}
 
 
 @click.group(invoke_without_command=True)
@@ -52,7 +45,7 @@ def list_alerts(
     )
     for alert in found:
         data = alert.to_dict()
-        style = _LEVEL_STYLE.get(alert.level, "")
+        style = LEVEL_STYLE.get(alert.level, "")
         table.add_row(
             alert.id[:12],
             f"[{style}]{alert.level}[/]",

@@ -48,6 +48,20 @@ WATERMARK: Final = "detection.watermark"
 NICENESS: Final = 10
 
 
+def configured(config: Config) -> tuple[Engine, list[WebhookNotifier]]:
+    """The rule engine (built-in pack plus `detection_rules_dir`) and the alert notifiers
+    that `config` asks for; the rule files' problems are logged."""
+    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
+    for problem in engine.ruleset.problems:
+        log.warning("detection rule problem: %s", problem)
+    notifiers = (
+        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
+        if config.alert_webhook_url
+        else []
+    )
+    return engine, notifiers
+
+
 def detect_batch(detector: Detector, rows: list[dict[str, Any]]) -> int:
     """Evaluate stored events; returns how many alerts were created or updated."""
     touched = 0
@@ -100,14 +114,7 @@ def _main(config: Config, parent: int) -> None:
     # only the embedded store is followed this way (see the module's docstring)
     events = SqliteEvents(config.data_path / "events.db")
     state = open_state(config)
-    engine = Engine.from_paths([config.detection_rules_dir] if config.detection_rules_dir else [])
-    for problem in engine.ruleset.problems:
-        log.warning("detection rule problem: %s", problem)
-    notifiers = (
-        [WebhookNotifier(config.alert_webhook_url, config.alert_webhook_min_level)]
-        if config.alert_webhook_url
-        else []
-    )
+    engine, notifiers = configured(config)
     follower = Follower(events, state, Detector(engine, state.alerts, notifiers))
     collect_rarely()
     # When a burst takes both cores, the intake goes first: senders wait for its answers,
