@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from kubetrail.demo.generate import generate
 from kubetrail.detect.engine import Engine
 from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.pipeline import prepare
-from kubetrail.server.detection import WATERMARK, Follower
+from kubetrail.server.detection import NICENESS, WATERMARK, Follower, start_process
 from kubetrail.settings import load
 from kubetrail.store.open import open_state
 from kubetrail.store.sqlite.events import SqliteEvents
@@ -41,3 +44,22 @@ def test_the_follower_evaluates_each_event_once_and_resumes(tmp_path: Path) -> N
     assert "Binding to cluster-admin or another privileged role" in titles
     execs = [a for a in state.alerts.list() if a.rule_title == "Exec into a pod"]
     assert len(execs) == 1 and execs[0].count == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_detection_process_runs_below_the_intake(tmp_path: Path) -> None:
+    process = start_process(load({"data_dir": str(tmp_path)}))
+    assert process.pid is not None
+    stat = Path(f"/proc/{process.pid}/stat")
+    try:
+        deadline = time.monotonic() + 30
+        while _niceness(stat) == 0 and process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _niceness(stat) == os.nice(0) + NICENESS
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+def _niceness(stat: Path) -> int:
+    return int(stat.read_text().rsplit(")", 1)[1].split()[16])

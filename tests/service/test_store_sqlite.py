@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -9,6 +11,7 @@ import orjson
 from kubetrail.demo.generate import generate
 from kubetrail.ingest.pipeline import prepare
 from kubetrail.query import SqliteDialect, compile_query
+from kubetrail.store.base import event_id
 from kubetrail.store.sqlite.events import SqliteEvents
 
 ALL = compile_query("*", SqliteDialect())
@@ -57,3 +60,28 @@ def test_tail_follows_commit_order_from_a_watermark(tmp_path: Path) -> None:
     rest, _ = store.tail(mark, 10_000)
     assert len(rest) == len(events) - 300
     assert rest[0]["doc"]["message"] == events[300].message
+
+
+def test_ids_of_a_stream_ascend_with_its_request_time() -> None:
+    texts = sorted(stored_events(), key=lambda t: orjson.loads(t)["requestReceivedTimestamp"])
+    seconds = [int.from_bytes(event_id(1, text)[:4]) for text in texts]
+
+    assert seconds == sorted(seconds)
+    first = datetime.fromisoformat(orjson.loads(texts[0])["requestReceivedTimestamp"])
+    assert seconds[0] == int(first.timestamp())
+    assert event_id(1, "not an audit event")[:4] == bytes(4)
+
+
+def test_the_wal_is_copied_into_the_database_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEvents(path)
+    empty = path.stat().st_size
+    try:
+        store.append([prepare(t, 1, "a", None, 0) for t in stored_events()])
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < empty + 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # (the writer itself never checkpoints: its threshold is off)
+        assert path.stat().st_size >= empty + 1_000_000
+    finally:
+        store.close()
