@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from kubetrail.ingest.pipeline import Incoming, prepare
+from kubetrail.parse.errors import is_error_document
 from kubetrail.store.base import Encoded, Encoder, StoreBusy
 
 log = logging.getLogger("kubetrail.parsers")
@@ -68,9 +69,7 @@ def _encode(
     errors = 0
     for text, intake_id, intake, sender_ts in events:
         parsed = prepare(text, intake_id, intake, sender_ts, now_us)
-        own = parsed.doc.get("kubetrail")
-        if own is not None and "parse_error" in own:
-            errors += 1
+        errors += is_error_document(parsed.doc)
         rows.append(encoder(parsed))
         ids.append(parsed.id)
     return rows, ids, errors

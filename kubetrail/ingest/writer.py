@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from kubetrail.ingest.parsers import EncodedBatch
 from kubetrail.ingest.pipeline import Received
 from kubetrail.metrics import Metrics
+from kubetrail.parse.errors import is_error_document
 from kubetrail.store.base import EncodingStore, EventStore, NewEvent, StoreBusy
 
 Item = NewEvent | Received
@@ -123,7 +124,7 @@ class Writer:
             for e in batch
         ]
         errors = sum(b.parse_errors for b in batches if isinstance(b, EncodedBatch))
-        errors += sum("parse_error" in e.doc.get("kubetrail", {}) for e in events)
+        errors += sum(is_error_document(e.doc) for e in events)
         if encoded:  # (only an EncodingStore is given encoded batches)
             store: EncodingStore = self._store  # type: ignore[assignment]
             encoded += [(store.encoder(e), e.message) for e in events]

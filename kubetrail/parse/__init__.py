@@ -8,7 +8,7 @@ read_events(stream)               the raw events of a log, EventList or .gz, str
 
 from kubetrail.parse.describe import describe
 from kubetrail.parse.ecs import MAX_EVENT_BYTES, decode, exec_command, normalize, normalize_event
-from kubetrail.parse.errors import ParseError, error_document
+from kubetrail.parse.errors import ParseError, error_document, is_error_document
 from kubetrail.parse.reader import RawEvent, read_events
 
 
@@ -28,6 +28,7 @@ __all__ = [
     "describe",
     "error_document",
     "exec_command",
+    "is_error_document",
     "normalize",
     "normalize_event",
     "normalize_or_error",

@@ -31,6 +31,12 @@ class ParseError(ValueError):
         super().__init__(f"{text}: {detail}" if detail else text)
 
 
+def is_error_document(doc: dict[str, Any]) -> bool:
+    """True for what `error_document` makes: an event kept although it did not parse."""
+    own = doc.get("kubetrail")
+    return isinstance(own, dict) and "parse_error" in own
+
+
 def error_document(message: str, error: ParseError) -> dict[str, Any]:
     """What the pipeline keeps for an event that did not parse: the text and the reason."""
     return {

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kubetrail.parse.errors import is_error_document
+
 
 @dataclass
 class Summary:
@@ -22,8 +24,7 @@ class Summary:
 
     def add(self, doc: dict[str, Any]) -> None:
         self.events += 1
-        own = doc.get("kubetrail") or {}
-        if "parse_error" in own:
+        if is_error_document(doc):
             self.parse_errors += 1
             return
         event = doc.get("event") or {}

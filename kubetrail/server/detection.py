@@ -38,6 +38,7 @@ from kubetrail.detect.notify import WebhookNotifier
 from kubetrail.detect.pipeline import Detector
 from kubetrail.memory import collect_rarely
 from kubetrail.metrics import Metrics
+from kubetrail.parse.errors import is_error_document
 from kubetrail.settings import Config
 from kubetrail.store.base import FollowableStore, NewEvent, StateStore
 
@@ -67,7 +68,7 @@ def detect_batch(detector: Detector, rows: list[dict[str, Any]]) -> int:
     touched = 0
     for row in rows:
         doc = row["doc"]
-        if "parse_error" in doc.get("kubetrail", {}):
+        if is_error_document(doc):
             continue  # not an audit event: the rules read audit fields
         try:
             raw = orjson.loads(row["message"])
@@ -171,7 +172,7 @@ class DetectionWorker:
             self._queue.task_done()
 
     def _detect(self, event: NewEvent) -> None:
-        if "parse_error" in event.doc.get("kubetrail", {}):
+        if is_error_document(event.doc):
             return  # not an audit event: the rules read audit fields
         raw = orjson.loads(event.message)
         for alert in self._detector.ingest(raw, event.doc, event.id.hex()):

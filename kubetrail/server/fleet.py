@@ -28,6 +28,7 @@ import psycopg
 
 from kubetrail.detect.pipeline import Detector
 from kubetrail.detect.rules import RuleSet
+from kubetrail.parse.errors import is_error_document
 from kubetrail.query import compile_query
 from kubetrail.store.base import EventStore
 
@@ -144,9 +145,9 @@ class FleetDetection:
         self._save(end)
 
     def _detect(self, event: dict[str, Any]) -> None:
-        own = event.get("kubetrail", {})
-        if "parse_error" in own:
+        if is_error_document(event):
             return
+        own = event.get("kubetrail", {})
         try:
             raw = orjson.loads(event["message"])
             self._detector.ingest(raw, event, str(own.get("event_id", "")))

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from kubetrail.parse.errors import is_error_document
 from kubetrail.query import HOT_FIELDS
 from kubetrail.store.base import NewEvent
 from kubetrail.store.sqlite.events import HOT_COLUMNS
@@ -131,8 +132,6 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
     document (kubetrail.store.sqlite.events.to_row is the reference)."""
     doc = event.doc
     keys, values, hot = flatten(doc)
-    own = doc.get("kubetrail")
-    parse_error = 1 if isinstance(own, dict) and "parse_error" in own else 0
     body = orjson.dumps({k: v for k, v in doc.items() if k != "message"}).decode()
     return [
         event.ts_us,
@@ -142,7 +141,7 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
             _status(hot.get(field)) if column == "status_code" else _text(hot.get(field))
             for field, column in HOT_COLUMNS
         ],
-        parse_error,
+        int(is_error_document(doc)),
         body,
         event.message,
         keys,

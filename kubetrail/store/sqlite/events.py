@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import orjson
 
+from kubetrail.parse.errors import is_error_document
 from kubetrail.query import SqliteDialect
 from kubetrail.store.base import (
     Encoded,
@@ -124,14 +125,12 @@ def encode(event: NewEvent) -> Encoded:
     doc = event.doc
     body = doc.copy()
     del body["message"]
-    own = doc.get("kubetrail")
-    parse_error = 1 if own is not None and "parse_error" in own else 0
     row = (
         event.ts_us,
         event.id,
         event.intake,
         *[_get(doc, path) for path in _HOT_PATHS],
-        parse_error,
+        int(is_error_document(doc)),
     )
     return row, orjson.dumps(body).decode()
 
