@@ -34,6 +34,9 @@ REAL_EVENTS = [orjson.loads(load_case(name)["input"]["message"]) for name in BRI
         ('{"auditID": "x"}', "not_audit_event"),
         ('{"auditID": "", "verb": "get"}', "not_audit_event"),
         ('{"auditID": 12, "verb": "get"}', "not_audit_event"),
+        # a wrong kind is refused on the lenient path too (here taken for the verb's type)
+        ('{"kind": "Pod", "auditID": "x", "verb": 5, "requestURI": "/"}', "not_audit_event"),
+        ('{"apiVersion": "v1", "auditID": "x", "verb": 5, "requestURI": "/"}', "not_audit_event"),
     ],
 )
 def test_each_kind_of_bad_input_has_its_reason(message: str, reason: str) -> None:
@@ -113,7 +116,11 @@ def test_mutated_real_events_parse_or_fail_cleanly(
     text = json.dumps(mutated)  # the stdlib: integers of any size, as JSON allows
     try:
         doc = normalize(text)
-    except ParseError:
+    except ParseError as refused:
+        if refused.reason != "not_json":  # both paths refuse an event for the same reason
+            with pytest.raises(ParseError) as also:
+                normalize_event(msgspec.json.decode(text), text)
+            assert also.value.reason == refused.reason
         return
     assert doc["message"] == text
     orjson.dumps(doc)

@@ -38,6 +38,11 @@ def test_message_is_the_input_verbatim_newline_included(exec_event: dict[str, An
         ("2022-11-23T16:36:45.243457+02:00", "2022-11-23T14:36:45.243457Z"),  # to UTC
         ("2022-11-23T00:30:00-01:00", "2022-11-23T01:30:00Z"),
         ("2022-11-23T14:36:45.243457", "2022-11-23T14:36:45.243457Z"),  # no zone: UTC
+        # the apiserver's length and zone, not its form: rewritten, never passed through
+        ("2022-11-23 14:36:45.243457Z", "2022-11-23T14:36:45.243457Z"),
+        ("2022-W47-3T14:36:45.243457Z", "2022-11-23T14:36:45.243457Z"),  # ISO week date
+        ("2022-11-23T14:36:45,243457Z", "2022-11-23T14:36:45.243457Z"),
+        ("2022-11-23T14:36:45.1234+01", "2022-11-23T13:36:45.123400Z"),  # an offset, 27 long
     ],
 )
 def test_event_start_is_rfc3339_utc_micro(
@@ -46,7 +51,17 @@ def test_event_start_is_rfc3339_utc_micro(
     assert doc_of(exec_event, requestReceivedTimestamp=written)["event"]["start"] == expected
 
 
-@pytest.mark.parametrize("written", ["yesterday", "2022-13-40T99:00:00Z", ""])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "yesterday",
+        "2022-13-40T99:00:00Z",
+        "",
+        "2022-02-30T14:36:45.243457Z",  # the apiserver's form, but no such day
+        "2022-02-30T14:36:45Z",
+        "2022-11-23T14:36:45.24345ZZ",
+    ],
+)
 def test_an_invalid_timestamp_leaves_event_start_out(
     exec_event: dict[str, Any], written: str
 ) -> None:
@@ -99,6 +114,9 @@ def test_impersonation_sets_name_and_roles_independently(exec_event: dict[str, A
         (["not-an-ip", "10.0.0.1"], None),  # only the first counts
         (["010.0.0.1"], None),  # leading zeros are ambiguous: rejected
         (["256.1.1.1"], None),
+        (["10.0.0.1\x00"], None),
+        (["10.0.0.1 "], None),
+        (["١٠.0.0.1"], None),  # Arabic-Indic digits are digits, not an address
         ([], None),
     ],
 )

@@ -10,7 +10,7 @@ only what has the wrong type, so one odd field never costs the rest of the event
 from __future__ import annotations
 
 import types
-from typing import Annotated, Any, Final, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
@@ -119,9 +119,15 @@ class Annotations(
     reason: str = ""
 
 
+# What an audit event says it is, when it says: the strict decode refuses anything else, and
+# `ecs` checks the same on the lenient path (which would drop a wrong value, not refuse it).
+AuditKind = Literal["Event", ""]
+AuditApiVersion = Literal["audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1", ""]
+
+
 class Event(msgspec.Struct, gc=False):
-    kind: str = ""
-    apiVersion: str = ""
+    kind: AuditKind = ""
+    apiVersion: AuditApiVersion = ""
     level: str = ""
     auditID: str = ""
     stage: str = ""

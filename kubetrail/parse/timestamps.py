@@ -1,8 +1,9 @@
 """Audit timestamps -> RFC 3339 UTC (`...Z`), microsecond precision at most.
 
-The apiserver writes `2022-11-23T14:36:45.243457Z` (Go's RFC3339Micro in UTC). That form is
-checked by one regular expression and returned as it is; anything else (nanoseconds, offsets,
-no fraction) goes through `datetime`, which converts and validates.
+The apiserver writes `2022-11-23T14:36:45.243457Z` (Go's RFC3339Micro in UTC). UTC forms are
+checked by one regular expression and `fromisoformat` (a date like February 30 is not a time)
+and kept or trimmed as text; anything else (offsets, no zone) goes through `datetime`, which
+converts and validates.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
-# UTC with field ranges checked (a day 31 in a 30-day month is the only thing let through)
+# UTC with field ranges checked; the day of the month is checked by `fromisoformat`
 _UTC_FORM: Final = re.compile(
     r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
     r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.(\d{1,6}))?Z"
@@ -27,6 +28,10 @@ def to_rfc3339_utc(value: str) -> str | None:
     match = _UTC_FORM.fullmatch(value)
     if match is None:
         return _slow_path(value)
+    try:
+        datetime.fromisoformat(value[:19])
+    except ValueError:  # February 30
+        return None
     if len(value) == 27:  # the apiserver's form, six digits
         return value if value[20:26] != "000000" else value[:19] + "Z"
     fraction = match.group(1)
