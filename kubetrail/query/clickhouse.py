@@ -6,7 +6,12 @@ ILIKE and no DateTime64. So the table (kubetrail.store.clickhouse.schema) keeps 
 flattened: `doc_keys` holds the dotted path of every leaf (a list's elements under the list's
 own path; an object also gets an entry, `{}`, so it "is set"), `doc_values` the leaf as JSON
 text. A test on a JSON field is "some entry at this path passes": `arrayExists` over the pair
-of arrays, which also gives the "any element" meaning of lists. Hot text columns are
+of arrays, which also gives the "any element" meaning of lists.
+
+The fields of every audit event (`PATH_COLUMNS`: the user agent, roles, request path, ...) have
+their entries in a column of their own instead, `Array(String)` of the same JSON texts: a
+facet or a test on one of them reads that column, not the pairs of every field of every event
+(a facet on `user.roles` over 10M events: 4.5 s through the pairs). Hot text columns are
 non-nullable `String` (so "is set" means not empty), `status_code Nullable(UInt16)`, `ts Int64`
 microseconds, `parse_error UInt8`, `message String`. Paths and values are bound parameters.
 """
@@ -14,7 +19,7 @@ microseconds, `parse_error UInt8`, `message String`. Paths and values are bound 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from kubetrail.query.dialect import Bind, Dialect, Json, Params, Scalar
 from kubetrail.query.fields import HotType
@@ -24,6 +29,36 @@ _LIKE_LITERAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 _LIKE_WILD = {Wild.ANY: "%", Wild.ONE: "_"}
 KEYS_COLUMN = "doc_keys"
 VALUES_COLUMN = "doc_values"
+# field -> its column of JSON texts; never renamed (columns of stored rows), only added to
+PATH_COLUMNS: Final[dict[str, str]] = {
+    path: "f_" + path.replace(".", "__")
+    for path in (
+        "event.start",
+        "action.outcome",
+        "url.path",
+        "user.id",
+        "user.roles",
+        "related.user",
+        "related.ip",
+        "source.address",
+        "kubernetes.rbacreason",
+        "kubernetes.api.group",
+        "kubernetes.role.name",
+        "kubernetes.spec.host_network",
+        "kubernetes.spec.containers.image",
+        "kubernetes.spec.containers.securityContext.privileged",
+        "kubernetes.spec.volumes.hostPath.path",
+        "user_agent.original",
+        "user_agent.name",
+        "user_agent.version",
+        "user_agent.os.name",
+        "user_agent.os.version",
+        "user_agent.device.name",
+        "kubetrail.level",
+        "kubetrail.stage",
+        "kubetrail.exec.command",
+    )
+}
 
 
 class ClickHouseDialect(Dialect):
@@ -77,6 +112,9 @@ class ClickHouseDialect(Dialect):
         return f"{self._value(value)} != 'null'"
 
     def any_element(self, array: Json, alias: str, predicate: Callable[[], str], bind: Bind) -> str:
+        column = PATH_COLUMNS.get(".".join(array.path))
+        if column is not None:
+            return f"arrayExists({alias} -> ifNull({predicate()}, 0), {column})"
         path = bind(".".join(array.path))
         # ifNull: a lambda must return a plain UInt8 (a NULL comparison means "no")
         return (

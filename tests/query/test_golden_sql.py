@@ -2,7 +2,8 @@
 
 SQLite's is also run by test_search_sqlite; ClickHouse's is run against a real server by
 tests/store/test_events_backend.py. The ClickHouse conditions read the flattened document
-(`doc_keys`/`doc_values`), which every ClickHouse from 18.16 on can evaluate.
+(`doc_keys`/`doc_values`), or the path column of a field every event has, which every
+ClickHouse from 18.16 on can evaluate.
 """
 
 from __future__ import annotations
@@ -111,16 +112,16 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         "user.roles:admin",
         'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE j1.value = ?)',
         ["admin"],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 = %(p1)s, 0), doc_keys, doc_values)",
-        {"p0": "user.roles", "p1": '"admin"'},
+        "arrayExists(j1 -> ifNull(j1 = %(p0)s, 0), f_user__roles)",  # a path column
+        {"p0": '"admin"'},
     ),
     (
         "user.roles:*",
         'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE '
         "j1.value IS NOT NULL)",
         [],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 != 'null', 0), doc_keys, doc_values)",
-        {"p0": "user.roles"},
+        "arrayExists(j1 -> ifNull(j1 != 'null', 0), f_user__roles)",
+        {},
     ),
     (
         "kubernetes.spec.containers.image:nginx*",
@@ -128,10 +129,10 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         '\'$."kubernetes"."spec"."containers"\') AS j1 WHERE '
         "json_extract(j1.value, '$.\"image\"') GLOB ?)",
         ["nginx*"],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, "
+        "arrayExists(j1 -> ifNull(if(startsWith(j1, "
         "'\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), j1) "
-        "LIKE %(p1)s, 0), doc_keys, doc_values)",
-        {"p0": "kubernetes.spec.containers.image", "p1": "nginx%"},
+        "LIKE %(p0)s, 0), f_kubernetes__spec__containers__image)",
+        {"p0": "nginx%"},
     ),
     (
         "kubernetes.spec.containers.ports.containerPort:[80 TO 443]",
@@ -152,27 +153,25 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         "kubernetes.spec.host_network:true",
         'json_extract(doc, \'$."kubernetes"."spec"."host_network"\') IN (?, ?)',
         ["true", True],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, "
-        "%(p2)s), 0), doc_keys, doc_values)",
-        {"p0": "kubernetes.spec.host_network", "p1": '"true"', "p2": "true"},
+        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), f_kubernetes__spec__host_network)",
+        {"p0": '"true"', "p1": "true"},
     ),
     (
         "user_agent.version:1.28",
         'json_extract(doc, \'$."user_agent"."version"\') IN (?, ?)',
         ["1.28", 1.28],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(j1 IN (%(p1)s, "
-        "%(p2)s), 0), doc_keys, doc_values)",
-        {"p0": "user_agent.version", "p1": '"1.28"', "p2": "1.28"},
+        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), f_user_agent__version)",
+        {"p0": '"1.28"', "p1": "1.28"},
     ),
     (
         "kubernetes.rbacreason:>=m",
         "CASE WHEN json_type(doc, '$.\"kubernetes\".\"rbacreason\"') = 'text' THEN "
         'json_extract(doc, \'$."kubernetes"."rbacreason"\') END >= ?',
         ["m"],
-        "arrayExists((j1k, j1) -> j1k = %(p0)s AND ifNull(if(startsWith(j1, "
+        "arrayExists(j1 -> ifNull(if(startsWith(j1, "
         "'\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), NULL) "
-        ">= %(p1)s, 0), doc_keys, doc_values)",
-        {"p0": "kubernetes.rbacreason", "p1": "m"},
+        ">= %(p0)s, 0), f_kubernetes__rbacreason)",
+        {"p0": "m"},
     ),
     ("*", "1", [], "1", {}),
     ("", "1", [], "1", {}),

@@ -137,6 +137,8 @@ def _expected_facet(field: str, query: str = "*") -> Counter[Any]:
         "user.roles",  # list: each element counted
         "user_agent.name",  # a field in the document
         "kubernetes.spec.host_network",  # a boolean in the document
+        "kubernetes.spec.containers.name",  # in a list of objects, in the document
+        "kubernetes.spec.containers.ports.containerPort",  # a number, two lists deep
     ],
 )
 def test_facet_counts_the_values_of_a_field(store: EventStore, field: str) -> None:

@@ -29,6 +29,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ErrorCodes, ServerException
 
 from kubetrail.query import ClickHouseDialect
+from kubetrail.query.clickhouse import PATH_COLUMNS
 from kubetrail.query.fields import is_valid_field
 from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
 from kubetrail.store.clickhouse.schema import (
@@ -36,6 +37,7 @@ from kubetrail.store.clickhouse.schema import (
     TABLE,
     Features,
     create_table,
+    missing_columns,
     to_clickhouse_row,
 )
 from kubetrail.store.sqlite.events import HOT_COLUMNS, iso_us
@@ -93,6 +95,19 @@ class ClickHouseUrl:
             password=unquote(parts.password) if parts.password else "",
             cluster=cluster,
         )
+
+
+def _add_missing_columns(client: Client, database: str, table: str) -> None:
+    """Bring a table made by an older kubetrail up to the current columns."""
+    existing = {
+        str(name)
+        for (name,) in client.execute(
+            "SELECT name FROM system.columns WHERE database = %(db)s AND table = %(t)s",
+            {"db": database, "t": table},
+        )
+    }
+    for clause in missing_columns(existing):
+        client.execute(f"ALTER TABLE {database}.{table} {clause}")
 
 
 def encode_cursor(ts_us: int, hid: str) -> str:
@@ -184,6 +199,7 @@ class ClickHouseEvents:
             self.features = Features.of(bootstrap.execute("SELECT version()")[0][0])
             if u.cluster is None:
                 self._client().execute(create_table(self.features, TABLE))
+                _add_missing_columns(self._client(), u.database, TABLE)
                 self.shards = [(u.host, u.port)]
                 return
             self.shards = [
@@ -201,11 +217,13 @@ class ClickHouseEvents:
                 shard.execute(f"CREATE DATABASE IF NOT EXISTS {u.database}")
                 shard.execute(f"USE {u.database}")
                 shard.execute(create_table(self.features, LOCAL_TABLE))
+                _add_missing_columns(shard, u.database, LOCAL_TABLE)
                 shard.disconnect()
             self._client().execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} AS {LOCAL_TABLE} ENGINE = "
                 f"Distributed({u.cluster}, {u.database}, {LOCAL_TABLE}, cityHash64(id))"
             )
+            _add_missing_columns(self._client(), u.database, TABLE)
             bootstrap.disconnect()
 
     # --- writes ---------------------------------------------------------------------------
@@ -333,6 +351,8 @@ class ClickHouseEvents:
                 column,
                 ("value IS NOT NULL" if column == "status_code" else "value != ''"),
             )
+        elif field in PATH_COLUMNS:
+            value, keep = f"arrayJoin({PATH_COLUMNS[field]})", "value NOT IN ('null', '{}')"
         else:
             if not is_valid_field(field):
                 raise StoreError(f"invalid field name {field[:60]!r}")
@@ -348,8 +368,8 @@ class ClickHouseEvents:
             rows = self._query(sql, self._params(query, **extra), self._facet_limit_s)
         except QueryTimeout:
             return Facet(field, [], timed_out=True)
-        if column is None:
-            return Facet(field, [(orjson.loads(v), int(n)) for v, n in rows])  # JSON values
+        if column is None:  # JSON texts
+            return Facet(field, [(orjson.loads(v), int(n)) for v, n in rows])
         return Facet(field, [(v, int(n)) for v, n in rows])
 
     def histogram(

@@ -21,6 +21,7 @@ import orjson
 
 from kubetrail.parse.errors import is_error_document
 from kubetrail.query import HOT_FIELDS
+from kubetrail.query.clickhouse import PATH_COLUMNS
 from kubetrail.store.base import NewEvent
 from kubetrail.store.sqlite.events import HOT_COLUMNS
 
@@ -40,6 +41,7 @@ INSERT_COLUMNS: Final = (
     "message",
     "doc_keys",
     "doc_values",
+    *PATH_COLUMNS.values(),
 )
 
 
@@ -81,6 +83,7 @@ def create_table(features: Features, name: str = TABLE) -> str:
             "message String",
             f"doc_keys {key_type}",
             "doc_values Array(String)",
+            *path_columns(),
         ]
     )
     return (
@@ -91,22 +94,53 @@ def create_table(features: Features, name: str = TABLE) -> str:
     )
 
 
+def path_columns() -> list[str]:
+    """The definitions of the `PATH_COLUMNS` columns. A row stored before a column existed
+    reads it from its flattened pairs: the DEFAULT is computed when such a row is read."""
+    return [
+        f"{column} Array(String) DEFAULT "
+        f"arrayFilter((v, k) -> k = '{path}', doc_values, doc_keys)"  # a constant, valid path
+        for path, column in PATH_COLUMNS.items()
+    ]
+
+
+def missing_columns(existing: set[str]) -> list[str]:
+    """`ALTER TABLE ... ADD COLUMN` clauses for the path columns a table made by an older
+    kubetrail lacks."""
+    return [
+        f"ADD COLUMN {definition}"
+        for column, definition in zip(PATH_COLUMNS.values(), path_columns(), strict=True)
+        if column not in existing
+    ]
+
+
 # fields the compiler reads from their own columns (kubetrail.query.HOT_FIELDS): not flattened
 _IN_COLUMNS: Final = frozenset(
     field for field, hot in HOT_FIELDS.items() if hot.type in ("text", "integer")
 )
 
 
-def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str], dict[str, Any]]:
+@dataclass(slots=True)
+class Flat:
+    """A document as the table keeps it (see `flatten`)."""
+
+    keys: list[str]
+    values: list[str]
+    hot: dict[str, Any]  # field -> value, for the hot columns
+    paths: dict[str, list[str]]  # field -> JSON texts, for the path columns
+
+
+def flatten(doc: dict[str, Any]) -> Flat:
     """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
 
     An object also gets an entry `{}` at its own path, so that `field:*` finds it set. Fields
-    kept in hot columns are returned apart (the third value), not flattened: queries read
-    those from the columns. One walk serves both: this runs for every stored event.
+    kept in hot columns and in path columns are returned apart, not in the pairs: queries read
+    those from their columns. One walk serves all: this runs for every stored event.
     """
     keys: list[str] = []
     values: list[str] = []
     hot: dict[str, Any] = {}
+    paths: dict[str, list[str]] = {}
     add_key, add_value, dumps = keys.append, values.append, orjson.dumps
     stack: list[tuple[str, Any]] = [(key, value) for key, value in doc.items()]
     stack.reverse()
@@ -121,17 +155,24 @@ def flatten(doc: dict[str, Any]) -> tuple[list[str], list[str], dict[str, Any]]:
             stack.extend(reversed([(path, item) for item in value]))
         elif path in _IN_COLUMNS:
             hot[path] = value
+        elif path in PATH_COLUMNS:
+            text = dumps(value).decode()
+            if path in paths:
+                paths[path].append(text)
+            else:
+                paths[path] = [text]
         else:
             add_key(path)
             add_value(dumps(value).decode())
-    return keys, values, hot
+    return Flat(keys, values, hot, paths)
 
 
 def to_clickhouse_row(event: NewEvent) -> list[Any]:
     """The hot columns and document body as the SQLite store keeps them, plus the flattened
     document (kubetrail.store.sqlite.events.to_row is the reference)."""
     doc = event.doc
-    keys, values, hot = flatten(doc)
+    flat = flatten(doc)
+    hot = flat.hot
     body = orjson.dumps({k: v for k, v in doc.items() if k != "message"}).decode()
     return [
         event.ts_us,
@@ -144,9 +185,13 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
         int(is_error_document(doc)),
         body,
         event.message,
-        keys,
-        values,
+        flat.keys,
+        flat.values,
+        *[flat.paths.get(path, _NONE) for path in PATH_COLUMNS],
     ]
+
+
+_NONE: Final[list[str]] = []
 
 
 def _text(value: Any) -> str:

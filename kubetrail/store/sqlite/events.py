@@ -24,6 +24,7 @@ import orjson
 
 from kubetrail.parse.errors import is_error_document
 from kubetrail.query import SqliteDialect
+from kubetrail.query.fields import split_lists
 from kubetrail.store.base import (
     Encoded,
     Encoder,
@@ -138,13 +139,16 @@ def encode(event: NewEvent) -> Encoded:
 _COLUMN_OF: Final = dict(HOT_COLUMNS)
 _FIELD_NAME: Final = re.compile(r"[A-Za-z_@][A-Za-z0-9_@.-]*")
 # fields whose value is a list: a facet counts each element
-_LIST_FIELDS: Final = frozenset({"user.roles", "related.user", "related.ip"})
 
 
 def _json_path(field: str) -> str:
     if not _FIELD_NAME.fullmatch(field):
         raise StoreError(f"invalid field name {field[:60]!r}")
-    return "$" + "".join(f'."{part}"' for part in field.split("."))
+    return _path(field.split("."))
+
+
+def _path(parts: tuple[str, ...] | list[str]) -> str:
+    return "$" + "".join(f'."{part}"' for part in parts)
 
 
 def _table(where: str) -> str:
@@ -165,14 +169,21 @@ def _facet_values(field: str, table: str) -> tuple[str, list[Any], bool]:
     column = _COLUMN_OF.get(field) or ("intake" if field == "intake" else None)
     if column is not None:
         return f"SELECT {column} AS value FROM {table}", [], column in _INDEXED
-    path = _json_path(field)
-    if field in _LIST_FIELDS:
-        return (
-            "SELECT j.value AS value FROM events_v, json_each(events_v.doc, ?) AS j",
-            [path],
-            False,
-        )
-    return "SELECT json_extract(doc, ?) AS value FROM events_v", [path], False
+    _json_path(field)  # validates the name
+    # one json_each per list the field runs through: `kubernetes.spec.containers.name` is the
+    # name of each container, `user.roles` each role
+    *lists, last = split_lists(field)
+    source, joins, params = "events_v.doc", [], []
+    for depth, segment in enumerate(lists, 1):
+        joins.append(f"json_each({source}, ?) AS j{depth}")
+        params.append(_path(segment))
+        source = f"j{depth}.value"
+    if not joins:
+        return "SELECT json_extract(doc, ?) AS value FROM events_v", [_path(last)], False
+    value = f"json_extract({source}, ?)" if last else source
+    if last:
+        params.insert(0, _path(last))  # the value's placeholder comes first in the text
+    return f"SELECT {value} AS value FROM events_v, {', '.join(joins)}", params, False
 
 
 def iso_us(ts_us: int) -> str:
