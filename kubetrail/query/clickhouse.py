@@ -22,25 +22,24 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar, Final
 
 from kubetrail.query.dialect import Bind, Dialect, Json, Params, Scalar
-from kubetrail.query.fields import HotType
+from kubetrail.query.fields import HotType, split_lists
 from kubetrail.query.tree import Piece, Wild
 
 _LIKE_LITERAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 _LIKE_WILD = {Wild.ANY: "%", Wild.ONE: "_"}
 KEYS_COLUMN = "doc_keys"
 VALUES_COLUMN = "doc_values"
-# field -> its column of JSON texts; never renamed (columns of stored rows), only added to
+# field -> its column of JSON texts: `String` ('' when absent) for a field that crosses no
+# list, `Array(String)` for one that does (`LIST_PATHS`). Never renamed (they hold stored
+# rows), only added to. Each column costs ingest (a column per insert, on both ends of the
+# wire): redundant fields (source.address, related.*, action.outcome) stay in the pairs.
 PATH_COLUMNS: Final[dict[str, str]] = {
     path: "f_" + path.replace(".", "__")
     for path in (
         "event.start",
-        "action.outcome",
         "url.path",
         "user.id",
         "user.roles",
-        "related.user",
-        "related.ip",
-        "source.address",
         "kubernetes.rbacreason",
         "kubernetes.api.group",
         "kubernetes.role.name",
@@ -59,6 +58,7 @@ PATH_COLUMNS: Final[dict[str, str]] = {
         "kubetrail.exec.command",
     )
 }
+LIST_PATHS: Final = frozenset(path for path in PATH_COLUMNS if len(split_lists(path)) > 1)
 
 
 class ClickHouseDialect(Dialect):
@@ -112,8 +112,11 @@ class ClickHouseDialect(Dialect):
         return f"{self._value(value)} != 'null'"
 
     def any_element(self, array: Json, alias: str, predicate: Callable[[], str], bind: Bind) -> str:
-        column = PATH_COLUMNS.get(".".join(array.path))
+        path_name = ".".join(array.path)
+        column = PATH_COLUMNS.get(path_name)
         if column is not None:
+            if path_name not in LIST_PATHS:  # the one value, when there is one
+                column = f"if({column} = '', emptyArrayString(), [{column}])"
             return f"arrayExists({alias} -> ifNull({predicate()}, 0), {column})"
         path = bind(".".join(array.path))
         # ifNull: a lambda must return a plain UInt8 (a NULL comparison means "no")

@@ -153,14 +153,17 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         "kubernetes.spec.host_network:true",
         'json_extract(doc, \'$."kubernetes"."spec"."host_network"\') IN (?, ?)',
         ["true", True],
-        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), f_kubernetes__spec__host_network)",
+        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), "
+        "if(f_kubernetes__spec__host_network = '', emptyArrayString(), "
+        "[f_kubernetes__spec__host_network]))",
         {"p0": '"true"', "p1": "true"},
     ),
     (
         "user_agent.version:1.28",
         'json_extract(doc, \'$."user_agent"."version"\') IN (?, ?)',
         ["1.28", 1.28],
-        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), f_user_agent__version)",
+        "arrayExists(j1 -> ifNull(j1 IN (%(p0)s, %(p1)s), 0), "
+        "if(f_user_agent__version = '', emptyArrayString(), [f_user_agent__version]))",
         {"p0": '"1.28"', "p1": "1.28"},
     ),
     (
@@ -170,7 +173,8 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         ["m"],
         "arrayExists(j1 -> ifNull(if(startsWith(j1, "
         "'\"'), visitParamExtractString(concat('{\"v\":', j1, '}'), 'v'), NULL) "
-        ">= %(p0)s, 0), f_kubernetes__rbacreason)",
+        ">= %(p0)s, 0), if(f_kubernetes__rbacreason = '', emptyArrayString(), "
+        "[f_kubernetes__rbacreason]))",
         {"p0": "m"},
     ),
     ("*", "1", [], "1", {}),

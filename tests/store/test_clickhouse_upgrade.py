@@ -31,7 +31,8 @@ def audit_line(n: int, roles: list[str], agent: str) -> str:
         f'"requestURI":"/api/v1/namespaces/default/pods/p{n}",'
         f'"user":{{"username":"u{n}","groups":{roles!r}}},'.replace("'", '"')
         + f'"userAgent":"{agent}","sourceIPs":["10.0.0.{n}"],'
-        '"objectRef":{"resource":"pods","namespace":"default","name":"p%d"},' % n
+        '"objectRef":{"resource":"pods","namespace":"default","name":"p%d"},'
+        % n
         + f'"requestReceivedTimestamp":"2025-06-0{n}T10:00:00.000001Z"}}'
     )
 
@@ -53,8 +54,9 @@ def upgraded(clickhouse_url: str) -> Iterator[ClickHouseEvents]:
     row = dict(zip(INSERT_COLUMNS, to_clickhouse_row(before), strict=True))
     flat = flatten(before.doc)
     for path, texts in flat.paths.items():
-        row["doc_keys"] += [path] * len(texts)
-        row["doc_values"] += texts
+        listed = texts if isinstance(texts, list) else [texts]
+        row["doc_keys"] += [path] * len(listed)
+        row["doc_values"] += listed
     columns = [c for c in INSERT_COLUMNS if c not in PATH_COLUMNS.values()]
     old._client().execute(
         f"INSERT INTO events ({', '.join(columns)}) VALUES", [[row[c] for c in columns]]
@@ -85,7 +87,11 @@ def test_old_and_new_rows_answer_queries_and_facets_alike(upgraded: ClickHouseEv
 
     assert codes("user.roles:system\\:masters") == {"a-1"}
     assert codes("user.roles:system\\:authenticated") == {"a-1", "a-2"}
-    assert codes("user_agent.original:kubectl*") == {"a-1", "a-2"}
+    assert codes("user_agent.original:kubectl*") == {"a-1", "a-2"}  # a String path column
+    assert codes("user_agent.original:*") == {"a-1", "a-2"}
+    assert codes("kubetrail.exec.command:*") == set()  # '' is absent, not a value
     everything = compile_query("*", upgraded.dialect)
     facet = upgraded.facet("user.roles", everything, START, END, 10)
     assert dict(facet.values) == {"system:authenticated": 2, "system:masters": 1}
+    facet = upgraded.facet("kubetrail.level", everything, START, END, 10)
+    assert dict(facet.values) == {"Metadata": 2}

@@ -29,7 +29,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ErrorCodes, ServerException
 
 from kubetrail.query import ClickHouseDialect
-from kubetrail.query.clickhouse import PATH_COLUMNS
+from kubetrail.query.clickhouse import LIST_PATHS, PATH_COLUMNS
 from kubetrail.query.fields import is_valid_field
 from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
 from kubetrail.store.clickhouse.schema import (
@@ -352,7 +352,9 @@ class ClickHouseEvents:
                 ("value IS NOT NULL" if column == "status_code" else "value != ''"),
             )
         elif field in PATH_COLUMNS:
-            value, keep = f"arrayJoin({PATH_COLUMNS[field]})", "value NOT IN ('null', '{}')"
+            column = PATH_COLUMNS[field]
+            value = f"arrayJoin({column})" if field in LIST_PATHS else column
+            keep = "value NOT IN ('', 'null', '{}')"
         else:
             if not is_valid_field(field):
                 raise StoreError(f"invalid field name {field[:60]!r}")
@@ -368,7 +370,7 @@ class ClickHouseEvents:
             rows = self._query(sql, self._params(query, **extra), self._facet_limit_s)
         except QueryTimeout:
             return Facet(field, [], timed_out=True)
-        if column is None:  # JSON texts
+        if field not in _COLUMN_OF:  # JSON texts
             return Facet(field, [(orjson.loads(v), int(n)) for v, n in rows])
         return Facet(field, [(v, int(n)) for v, n in rows])
 

@@ -21,7 +21,7 @@ import orjson
 
 from kubetrail.parse.errors import is_error_document
 from kubetrail.query import HOT_FIELDS
-from kubetrail.query.clickhouse import PATH_COLUMNS
+from kubetrail.query.clickhouse import LIST_PATHS, PATH_COLUMNS
 from kubetrail.store.base import NewEvent
 from kubetrail.store.sqlite.events import HOT_COLUMNS
 
@@ -97,9 +97,12 @@ def create_table(features: Features, name: str = TABLE) -> str:
 def path_columns() -> list[str]:
     """The definitions of the `PATH_COLUMNS` columns. A row stored before a column existed
     reads it from its flattened pairs: the DEFAULT is computed when such a row is read."""
+    # the paths are constants made of field-name characters: no quoting needed
     return [
         f"{column} Array(String) DEFAULT "
-        f"arrayFilter((v, k) -> k = '{path}', doc_values, doc_keys)"  # a constant, valid path
+        f"arrayFilter((v, k) -> k = '{path}', doc_values, doc_keys)"
+        if path in LIST_PATHS
+        else f"{column} String DEFAULT doc_values[indexOf(doc_keys, '{path}')]"
         for path, column in PATH_COLUMNS.items()
     ]
 
@@ -127,7 +130,7 @@ class Flat:
     keys: list[str]
     values: list[str]
     hot: dict[str, Any]  # field -> value, for the hot columns
-    paths: dict[str, list[str]]  # field -> JSON texts, for the path columns
+    paths: dict[str, Any]  # field -> JSON text (a list of them in LIST_PATHS): path columns
 
 
 def flatten(doc: dict[str, Any]) -> Flat:
@@ -137,34 +140,53 @@ def flatten(doc: dict[str, Any]) -> Flat:
     kept in hot columns and in path columns are returned apart, not in the pairs: queries read
     those from their columns. One walk serves all: this runs for every stored event.
     """
-    keys: list[str] = []
-    values: list[str] = []
-    hot: dict[str, Any] = {}
-    paths: dict[str, list[str]] = {}
-    add_key, add_value, dumps = keys.append, values.append, orjson.dumps
-    stack: list[tuple[str, Any]] = [(key, value) for key, value in doc.items()]
-    stack.reverse()
-    while stack:
-        path, value = stack.pop()
-        kind = type(value)
-        if kind is dict:
-            add_key(path)
-            add_value("{}")
-            stack.extend(reversed([(f"{path}.{k}", v) for k, v in value.items()]))
-        elif kind is list:
-            stack.extend(reversed([(path, item) for item in value]))
-        elif path in _IN_COLUMNS:
-            hot[path] = value
-        elif path in PATH_COLUMNS:
-            text = dumps(value).decode()
-            if path in paths:
-                paths[path].append(text)
-            else:
-                paths[path] = [text]
+    flat = Flat([], [], {}, {})
+    for key, value in doc.items():
+        _add(key, value, flat)
+    return flat
+
+
+def _add(path: str, value: Any, flat: Flat) -> None:
+    kind = type(value)
+    if kind is dict:
+        flat.keys.append(path)
+        flat.values.append("{}")
+        prefix = path + "."
+        for key, item in value.items():
+            _add(prefix + key, item, flat)
+    elif kind is list:
+        for item in value:
+            _add(path, item, flat)
+    elif path in _IN_COLUMNS:
+        flat.hot[path] = value
+    else:
+        text = _json_text(value)
+        if path not in PATH_COLUMNS:
+            flat.keys.append(path)
+            flat.values.append(text)
+        elif path not in LIST_PATHS:
+            flat.paths[path] = text
+        elif path in flat.paths:
+            flat.paths[path].append(text)
         else:
-            add_key(path)
-            add_value(dumps(value).decode())
-    return Flat(keys, values, hot, paths)
+            flat.paths[path] = [text]
+
+
+# JSON texts of the strings documents repeat (roles, user agents, levels, namespaces): a
+# lookup costs a third of encoding. Bounded: unique values (times, paths) pass through it.
+_TEXTS: dict[str, str] = {}
+_TEXTS_SIZE: Final = 8192
+
+
+def _json_text(value: Any) -> str:
+    if type(value) is str:
+        text = _TEXTS.get(value)
+        if text is None:
+            if len(_TEXTS) >= _TEXTS_SIZE:
+                _TEXTS.clear()
+            text = _TEXTS[value] = orjson.dumps(value).decode()
+        return text
+    return orjson.dumps(value).decode()
 
 
 def to_clickhouse_row(event: NewEvent) -> list[Any]:
@@ -187,11 +209,12 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
         event.message,
         flat.keys,
         flat.values,
-        *[flat.paths.get(path, _NONE) for path in PATH_COLUMNS],
+        *[flat.paths.get(path, empty) for path, empty in _PATH_EMPTY],
     ]
 
 
-_NONE: Final[list[str]] = []
+# each path column with its value when the document lacks the field
+_PATH_EMPTY: Final = tuple((path, [] if path in LIST_PATHS else "") for path in PATH_COLUMNS)
 
 
 def _text(value: Any) -> str:
