@@ -108,6 +108,10 @@ class _Compiler:
         return _bounds(column, node, value)
 
     def json(self, node: FieldNode) -> str:
+        if isinstance(node, Exists):
+            written = self.dialect.path_exists(node.field, self.bind)
+            if written is not None:
+                return written
         segments = split_lists(node.field)
         if self.dialect.flattened:
             # a test on one field is the same test on any of its flattened entries

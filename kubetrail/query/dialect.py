@@ -92,6 +92,11 @@ class Dialect(ABC):
     def json_exists(self, value: Json, bind: Bind) -> str:
         """The JSON value is present and not null."""
 
+    def path_exists(self, field: str, bind: Bind) -> str | None:
+        """`field:*` for a field of the document, when the dialect writes it whole; None: as a
+        test of the value (`json_exists`), through the lists the field crosses."""
+        return None
+
     @abstractmethod
     def any_element(self, array: Json, alias: str, predicate: Callable[[], str], bind: Bind) -> str:
         """Some element of the JSON list `array`, named `alias` in the predicate, satisfies it.

@@ -67,6 +67,21 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
     ("http.response.status_code:*", "status_code IS NOT NULL", [], "status_code IS NOT NULL", {}),
     ("kubetrail.parse_error:*", "parse_error = 1", [], "parse_error = 1", {}),
     (
+        "user_agent:*",  # an object: set when any of its fields is
+        "json_extract(doc, '$.\"user_agent\"') IS NOT NULL",
+        [],
+        "(arrayExists((jk, j) -> jk = %(p0)s AND j != 'null', doc_keys, doc_values) "
+        "OR has(doc_objects, %(p0)s))",
+        {"p0": "user_agent"},
+    ),
+    (
+        "user_agent.name:*",
+        'json_extract(doc, \'$."user_agent"."name"\') IS NOT NULL',
+        [],
+        "f_user_agent__name NOT IN ('', 'null')",
+        {},
+    ),
+    (
         'kubetrail.parse_error:"not JSON"',
         'json_extract(doc, \'$."kubetrail"."parse_error"\') = ?',
         ["not JSON"],
@@ -120,7 +135,7 @@ GOLDEN: list[tuple[str, str, list[object], str, dict[str, object]]] = [
         'EXISTS (SELECT 1 FROM json_each(doc, \'$."user"."roles"\') AS j1 WHERE '
         "j1.value IS NOT NULL)",
         [],
-        "arrayExists(j1 -> ifNull(j1 != 'null', 0), f_user__roles)",
+        "arrayExists(j -> j != 'null', f_user__roles)",
         {},
     ),
     (

@@ -1,8 +1,9 @@
 """A ClickHouse events table made by an older kubetrail keeps answering after an upgrade.
 
-Path columns (kubetrail.query.clickhouse.PATH_COLUMNS) were added after the first release:
-opening the store adds the ones a table lacks, and rows stored before read them from their
-flattened pairs (the columns' DEFAULT), so queries and facets see old and new rows alike.
+Path columns (kubetrail.query.clickhouse.PATH_COLUMNS) and the list of objects were added
+after the first release: opening the store adds the ones a table lacks, and rows stored before
+read them from their flattened pairs (the columns' DEFAULT), so queries and facets see old and
+new rows alike.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from kubetrail.parse import normalize
 from kubetrail.query import compile_query
-from kubetrail.query.clickhouse import PATH_COLUMNS
+from kubetrail.query.clickhouse import OBJECTS_COLUMN, PATH_COLUMNS
 from kubetrail.store.base import NewEvent, event_id
 from kubetrail.store.clickhouse.events import ClickHouseEvents
 from kubetrail.store.clickhouse.schema import INSERT_COLUMNS, flatten, to_clickhouse_row
@@ -47,9 +48,11 @@ def event(n: int, roles: list[str], agent: str) -> NewEvent:
 def upgraded(clickhouse_url: str) -> Iterator[ClickHouseEvents]:
     """A store whose table lacked every path column and held one row, then reopened."""
     old = ClickHouseEvents(clickhouse_url)
-    for column in PATH_COLUMNS.values():
+    added = [*PATH_COLUMNS.values(), OBJECTS_COLUMN]
+    for column in added:
         old._query(f"ALTER TABLE events DROP COLUMN {column}")
-    # the row as the older kubetrail wrote it: every non-hot leaf in the pairs
+    # the row as the older kubetrail wrote it: every non-hot leaf and every object (`{}`)
+    # in the pairs
     before = event(1, ["system:masters", "system:authenticated"], "kubectl/v1.30.2")
     row = dict(zip(INSERT_COLUMNS, to_clickhouse_row(before), strict=True))
     flat = flatten(before.doc)
@@ -57,7 +60,9 @@ def upgraded(clickhouse_url: str) -> Iterator[ClickHouseEvents]:
         listed = texts if isinstance(texts, list) else [texts]
         row["doc_keys"] += [path] * len(listed)
         row["doc_values"] += listed
-    columns = [c for c in INSERT_COLUMNS if c not in PATH_COLUMNS.values()]
+    row["doc_keys"] += flat.objects
+    row["doc_values"] += ["{}"] * len(flat.objects)
+    columns = [c for c in INSERT_COLUMNS if c not in added]
     old._client().execute(
         f"INSERT INTO events ({', '.join(columns)}) VALUES", [[row[c] for c in columns]]
     )
@@ -76,7 +81,7 @@ def test_opening_adds_the_missing_path_columns(upgraded: ClickHouseEvents) -> No
             "AND table = 'events'"
         )
     }
-    assert set(PATH_COLUMNS.values()) <= names
+    assert {*PATH_COLUMNS.values(), OBJECTS_COLUMN} <= names
 
 
 def test_old_and_new_rows_answer_queries_and_facets_alike(upgraded: ClickHouseEvents) -> None:
@@ -90,6 +95,9 @@ def test_old_and_new_rows_answer_queries_and_facets_alike(upgraded: ClickHouseEv
     assert codes("user_agent.original:kubectl*") == {"a-1", "a-2"}  # a String path column
     assert codes("user_agent.original:*") == {"a-1", "a-2"}
     assert codes("kubetrail.exec.command:*") == set()  # '' is absent, not a value
+    assert codes("user_agent:*") == {"a-1", "a-2"}  # an object: `{}` in old pairs, or listed
+    assert codes("user_agent.os:*") == {"a-1", "a-2"}
+    assert codes("kubernetes.spec:*") == set()
     everything = compile_query("*", upgraded.dialect)
     facet = upgraded.facet("user.roles", everything, START, END, 10)
     assert dict(facet.values) == {"system:authenticated": 2, "system:masters": 1}

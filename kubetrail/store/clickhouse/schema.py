@@ -21,7 +21,7 @@ import orjson
 
 from kubetrail.parse.errors import is_error_document
 from kubetrail.query import HOT_FIELDS
-from kubetrail.query.clickhouse import LIST_PATHS, PATH_COLUMNS
+from kubetrail.query.clickhouse import LIST_PATHS, OBJECTS_COLUMN, PATH_COLUMNS
 from kubetrail.store.base import NewEvent
 from kubetrail.store.sqlite.events import HOT_COLUMNS
 
@@ -42,6 +42,7 @@ INSERT_COLUMNS: Final = (
     "doc_keys",
     "doc_values",
     *PATH_COLUMNS.values(),
+    OBJECTS_COLUMN,
 )
 
 
@@ -83,7 +84,7 @@ def create_table(features: Features, name: str = TABLE) -> str:
             "message String",
             f"doc_keys {key_type}",
             "doc_values Array(String)",
-            *path_columns(),
+            *added_columns().values(),
         ]
     )
     return (
@@ -94,25 +95,33 @@ def create_table(features: Features, name: str = TABLE) -> str:
     )
 
 
-def path_columns() -> list[str]:
-    """The definitions of the `PATH_COLUMNS` columns. A row stored before a column existed
-    reads it from its flattened pairs: the DEFAULT is computed when such a row is read."""
+def added_columns() -> dict[str, str]:
+    """The columns added after the first release, by name: the `PATH_COLUMNS` and
+    `doc_objects`. A row stored before a column existed reads it from its flattened pairs
+    (which held every field, and every object as `{}`): the DEFAULT is computed on read."""
     # the paths are constants made of field-name characters: no quoting needed
-    return [
-        f"{column} Array(String) DEFAULT "
-        f"arrayFilter((v, k) -> k = '{path}', doc_values, doc_keys)"
-        if path in LIST_PATHS
-        else f"{column} String DEFAULT doc_values[indexOf(doc_keys, '{path}')]"
+    columns = {
+        column: (
+            f"{column} Array(String) DEFAULT "
+            f"arrayFilter((v, k) -> k = '{path}', doc_values, doc_keys)"
+            if path in LIST_PATHS
+            else f"{column} String DEFAULT doc_values[indexOf(doc_keys, '{path}')]"
+        )
         for path, column in PATH_COLUMNS.items()
-    ]
+    }
+    columns[OBJECTS_COLUMN] = (
+        f"{OBJECTS_COLUMN} Array(String) DEFAULT "
+        "arrayFilter((k, v) -> v = '{}', doc_keys, doc_values)"
+    )
+    return columns
 
 
 def missing_columns(existing: set[str]) -> list[str]:
-    """`ALTER TABLE ... ADD COLUMN` clauses for the path columns a table made by an older
-    kubetrail lacks."""
+    """`ALTER TABLE ... ADD COLUMN` clauses for the columns a table made by an older kubetrail
+    lacks."""
     return [
         f"ADD COLUMN {definition}"
-        for column, definition in zip(PATH_COLUMNS.values(), path_columns(), strict=True)
+        for column, definition in added_columns().items()
         if column not in existing
     ]
 
@@ -129,6 +138,7 @@ class Flat:
 
     keys: list[str]
     values: list[str]
+    objects: list[str]  # the path of each object
     hot: dict[str, Any]  # field -> value, for the hot columns
     paths: dict[str, Any]  # field -> JSON text (a list of them in LIST_PATHS): path columns
 
@@ -136,11 +146,11 @@ class Flat:
 def flatten(doc: dict[str, Any]) -> Flat:
     """Every leaf of `doc` as (dotted path, JSON text); list elements under the list's path.
 
-    An object also gets an entry `{}` at its own path, so that `field:*` finds it set. Fields
+    Objects are listed apart by path, so that `field:*` finds them set. Fields
     kept in hot columns and in path columns are returned apart, not in the pairs: queries read
     those from their columns. One walk serves all: this runs for every stored event.
     """
-    flat = Flat([], [], {}, {})
+    flat = Flat([], [], [], {}, {})
     for key, value in doc.items():
         _add(key, value, flat)
     return flat
@@ -149,8 +159,7 @@ def flatten(doc: dict[str, Any]) -> Flat:
 def _add(path: str, value: Any, flat: Flat) -> None:
     kind = type(value)
     if kind is dict:
-        flat.keys.append(path)
-        flat.values.append("{}")
+        flat.objects.append(path)
         prefix = path + "."
         for key, item in value.items():
             _add(prefix + key, item, flat)
@@ -210,6 +219,7 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
         flat.keys,
         flat.values,
         *[flat.paths.get(path, empty) for path, empty in _PATH_EMPTY],
+        flat.objects,
     ]
 
 
