@@ -9,6 +9,7 @@ seconds before; otherwise it opens a new alert.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, get_args
@@ -152,6 +153,13 @@ class AlertStore(Protocol):
         """Add `match` to its open alert or open a new one; True when it is new."""
         ...
 
+    def upsert_many(
+        self, matches: Sequence[Match], window: float = DEFAULT_WINDOW
+    ) -> list[tuple[Alert, bool]]:
+        """`upsert` of each match, in order, in one transaction (one disk sync) where the
+        store has them: a batch of events can match hundreds of times."""
+        ...
+
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000
     ) -> list[Alert]:
@@ -197,6 +205,11 @@ class MemoryAlertStore:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
         self._latest: dict[tuple[str, str], str] = {}  # (rule id, entity key) -> alert id
+
+    def upsert_many(
+        self, matches: Sequence[Match], window: float = DEFAULT_WINDOW
+    ) -> list[tuple[Alert, bool]]:
+        return [self.upsert(match, window) for match in matches]
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
         key = (match.rule.id, match.entity.key)

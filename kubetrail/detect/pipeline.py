@@ -3,6 +3,8 @@
 detector = Detector(Engine.from_paths(...), store, notifiers=[webhook], window=3600)
 alerts = detector.ingest(raw, doc, event_id)   # after the event is stored
 detector.finish()                              # end of a finite input: closes windows
+
+or, for a batch: matches = [*detector.examine(raw, doc, id), ...]; detector.record(matches)
 """
 
 from __future__ import annotations
@@ -34,15 +36,20 @@ class Detector:
 
     def ingest(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Alert]:
         """The alerts created or updated by one event; new ones are sent to the notifiers."""
-        return self._record(self.engine.process(raw, doc, event_id))
+        return self.record(self.examine(raw, doc, event_id))
+
+    def examine(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Match]:
+        """The rules' matches on one event, not yet recorded (see `record`)."""
+        return self.engine.process(raw, doc, event_id)
 
     def finish(self) -> list[Alert]:
-        return self._record(self.engine.flush())
+        return self.record(self.engine.flush())
 
-    def _record(self, matches: list[Match]) -> list[Alert]:
+    def record(self, matches: list[Match]) -> list[Alert]:
+        """The alerts that `matches` create or update, saved in one store transaction; new
+        ones are sent to the notifiers."""
         out: list[Alert] = []
-        for match in matches:
-            alert, created = self.store.upsert(match, self.window)
+        for alert, created in self.store.upsert_many(matches, self.window):
             out.append(alert)
             if created:
                 for notifier in self.notifiers:

@@ -26,6 +26,7 @@ from typing import Any, Final
 import orjson
 import psycopg
 
+from kubetrail.detect.match import Match
 from kubetrail.detect.pipeline import Detector
 from kubetrail.detect.rules import RuleSet
 from kubetrail.parse.errors import is_error_document
@@ -140,19 +141,20 @@ class FleetDetection:
             cursor = page.next_cursor
             if cursor is None:
                 break
-        for event in reversed(batch):
-            self._detect(event)
+        matches = [match for event in reversed(batch) for match in self._examine(event)]
+        self._detector.record(matches)  # one transaction for the window's matches
         self._save(end)
 
-    def _detect(self, event: dict[str, Any]) -> None:
+    def _examine(self, event: dict[str, Any]) -> list[Match]:
         if is_error_document(event):
-            return
+            return []
         own = event.get("kubetrail", {})
         try:
             raw = orjson.loads(event["message"])
-            self._detector.ingest(raw, event, str(own.get("event_id", "")))
+            return self._detector.examine(raw, event, str(own.get("event_id", "")))
         except Exception:  # one odd event must not stop detection for the rest
             log.exception("fleet detection failed on event %s", own.get("event_id"))
+            return []
 
     def _drop(self) -> None:
         self.leader = False

@@ -126,3 +126,26 @@ def test_the_same_detection_through_another_replica_counts_once(state: StateStor
     again, created = state.alerts.upsert(match("exec", "mallory", T0, "e1"))
     assert not created and again.id == first.id
     assert state.alerts.get(first.id).count == 1
+
+
+def test_a_batch_of_matches_is_recorded_as_one_by_one(state: StateStore) -> None:
+    """upsert_many (one transaction per detection batch) keeps upsert's meaning, in order:
+    matches of one pair join, a replayed one counts once, a closed alert is not reopened."""
+    closed, _ = state.alerts.upsert(match("escape", "eve", T0, "e0"))
+    state.alerts.set_status(closed.id, "closed")
+    batch = [
+        match("exec", "mallory", T0, "e1"),
+        match("exec", "mallory", T0 + 60, "e2"),
+        match("exec", "mallory", T0 + 60, "e2"),  # the same events again: no change
+        match("secrets", "mallory", T0 + 61, "e3"),
+        match("escape", "eve", T0 + 62, "e4"),  # its alert is closed: a new one
+        match("exec", "mallory", T0 + 60 + 7200, "e5"),  # past the window: a new one
+    ]
+    results = state.alerts.upsert_many(batch, window=3600)
+    assert [created for _, created in results] == [True, False, False, True, True, True]
+    exec_alert = state.alerts.get(results[0][0].id)
+    assert (exec_alert.count, exec_alert.event_ids) == (2, ["e1", "e2"])
+    assert results[4][0].id != closed.id
+    assert state.alerts.get(closed.id).status == "closed"
+    assert len(state.alerts.list()) == 5
+    assert state.alerts.upsert_many([]) == []

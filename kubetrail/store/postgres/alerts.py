@@ -9,7 +9,7 @@ gets its event stored once, but each replica's engine only remembers the audit I
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
@@ -60,21 +60,36 @@ class PostgresAlerts:
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
         """The AlertStore upsert (see kubetrail.detect.alerts), in one transaction."""
+        return self.upsert_many([match], window)[0]
+
+    def upsert_many(
+        self, matches: Sequence[Match], window: float = DEFAULT_WINDOW
+    ) -> list[tuple[Alert, bool]]:
+        if not matches:
+            return []
         with self._session() as db, db.transaction():
+            # every (rule, entity) pair of the batch is locked first, in the order of the lock
+            # keys, the same for every replica: two replicas' batches cannot wait for each other
+            pairs = sorted({(m.rule.id, m.entity.key) for m in matches})
             db.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
-                (match.rule.id, match.entity.key),
+                "SELECT count(pg_advisory_xact_lock(k1, k2)) FROM (SELECT DISTINCT "
+                "hashtext(r) AS k1, hashtext(e) AS k2 FROM unnest(%s::text[], %s::text[]) "
+                "AS t(r, e) ORDER BY k1, k2) AS keys",
+                ([r for r, _ in pairs], [e for _, e in pairs]),
             )
-            row = db.execute(
-                "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
-                "ORDER BY last_seen DESC LIMIT 1",
-                (match.rule.id, match.entity.key),
-            ).fetchone()
-            current = Alert.from_dict(row["data"]) if row else None
-            alert, created, changed = merge(current, match, window)
-            if changed:
-                self._save(db, alert)
-            return alert, created
+            out = []
+            for match in matches:
+                row = db.execute(
+                    "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
+                    "ORDER BY last_seen DESC LIMIT 1",
+                    (match.rule.id, match.entity.key),
+                ).fetchone()
+                current = Alert.from_dict(row["data"]) if row else None
+                alert, created, changed = merge(current, match, window)
+                if changed:
+                    self._save(db, alert)
+                out.append((alert, created))
+            return out
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000

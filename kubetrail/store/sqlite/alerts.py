@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
@@ -55,17 +56,27 @@ class SqliteAlerts:
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
         """The AlertStore upsert (see kubetrail.detect.alerts), in one transaction."""
+        return self.upsert_many([match], window)[0]
+
+    def upsert_many(
+        self, matches: Sequence[Match], window: float = DEFAULT_WINDOW
+    ) -> list[tuple[Alert, bool]]:
+        if not matches:
+            return []
         with self._lock, self._db:
-            row = self._db.execute(
-                "SELECT data FROM alerts WHERE rule_id = ? AND entity_key = ? "
-                "ORDER BY last_seen DESC LIMIT 1",
-                (match.rule.id, match.entity.key),
-            ).fetchone()
-            current = Alert.from_dict(orjson.loads(row["data"])) if row else None
-            alert, created, changed = merge(current, match, window)
-            if changed:
-                self._save(alert)
-            return alert, created
+            return [self._upsert(match, window) for match in matches]
+
+    def _upsert(self, match: Match, window: float) -> tuple[Alert, bool]:
+        row = self._db.execute(
+            "SELECT data FROM alerts WHERE rule_id = ? AND entity_key = ? "
+            "ORDER BY last_seen DESC LIMIT 1",
+            (match.rule.id, match.entity.key),
+        ).fetchone()
+        current = Alert.from_dict(orjson.loads(row["data"])) if row else None
+        alert, created, changed = merge(current, match, window)
+        if changed:
+            self._save(alert)
+        return alert, created
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000
