@@ -7,6 +7,10 @@ own row form (`EncodingStore.encoder`); the service's process is left with HTTP 
 commit, which runs without the GIL. The raw text stays in the service's process: only what
 parsing made travels back.
 
+On shared stores (replicas), the workers also run the single-event detection rules on the
+events they parse (`Examine`): they hold the document and the decoded event already. Their
+matches travel back with the rows and are recorded once the events are committed.
+
 A worker that dies (killed, out of memory) breaks the pool: the requests in flight get a 503
 and the next request starts a new pool. Nothing was acknowledged, so senders retry.
 """
@@ -19,15 +23,23 @@ import logging
 import marshal
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import orjson
 
 from kubetrail.ingest.pipeline import Incoming, prepare
 from kubetrail.parse.errors import is_error_document
 from kubetrail.store.base import Encoded, Encoder, StoreBusy
+
+if TYPE_CHECKING:
+    from kubetrail.detect.engine import Engine
+    from kubetrail.detect.match import Match
 
 log = logging.getLogger("kubetrail.parsers")
 
@@ -43,12 +55,33 @@ class EncodedBatch:
     events: list[tuple[Encoded, str]]
     ids: list[bytes]  # kubetrail.store.base.event_id of each
     parse_errors: int
+    matches: list[Match] = field(default_factory=list)  # of the single-event rules (Examine)
 
     def __len__(self) -> int:
         return len(self.events)
 
 
-def _start_worker(parent: int) -> None:
+@dataclass(frozen=True)
+class Examine:
+    """The single-event rules the workers run: the built-in pack plus `rules_dir`."""
+
+    rules_dir: str | None
+
+    def engine(self) -> Engine:
+        from kubetrail.detect.engine import Engine
+        from kubetrail.server.fleet import split
+
+        full = Engine.from_paths([self.rules_dir] if self.rules_dir else [])
+        return Engine(split(full.ruleset)[0])  # correlations and first-seen: the fleet's
+
+
+_engine: Engine | None = None  # in a worker: its rules, when it examines (see Examine)
+
+
+def _start_worker(parent: int, examine: Examine | None = None) -> None:
+    global _engine  # noqa: PLW0603 - the worker's one engine, built once
+    if examine is not None:
+        _engine = examine.engine()
     # a worker's objects live for one task and hold no reference cycles
     gc.disable()
     # A worker holds both ends of its task queue's pipe, so a parent killed with SIGKILL
@@ -62,8 +95,8 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _encode(encoder: Encoder, events: list[Incoming], now_us: int) -> bytes:
-    """`(rows, ids, parse errors)` of `events`, marshalled.
+def _encode(encoder: Encoder, events: list[Incoming], now_us: int) -> tuple[bytes, bytes]:
+    """`(rows, ids, parse errors)` of `events`, marshalled, and their matches, pickled.
 
     The rows are tuples and lists of strings, numbers and bytes: marshal writes them at a third
     of pickle's cost (pickle remembers every object it writes, in case it meets it again), and
@@ -72,12 +105,20 @@ def _encode(encoder: Encoder, events: list[Incoming], now_us: int) -> bytes:
     rows = []
     ids = []
     errors = 0
+    matches: list[Match] = []
     for text, intake_id, intake, sender_ts in events:
         parsed = prepare(text, intake_id, intake, sender_ts, now_us)
-        errors += is_error_document(parsed.doc)
+        failed = is_error_document(parsed.doc)
+        errors += failed
         rows.append(encoder(parsed))
         ids.append(parsed.id)
-    return marshal.dumps((rows, ids, errors))
+        if _engine is not None and not failed:
+            try:
+                raw = orjson.loads(text)
+                matches += _engine.process(raw, parsed.doc, parsed.id.hex())
+            except Exception:  # one odd event must not stop detection for the rest
+                log.exception("detection failed on event %s", parsed.id.hex())
+    return marshal.dumps((rows, ids, errors)), pickle.dumps(matches) if matches else b""
 
 
 def _decoded(blob: bytes) -> tuple[list[Encoded], list[bytes], int]:
@@ -86,11 +127,24 @@ def _decoded(blob: bytes) -> tuple[list[Encoded], list[bytes], int]:
     return rows, ids, errors
 
 
+def _matches(blob: bytes) -> list[Match]:
+    # pickled by `_encode` in a worker this process started: never data from outside
+    found: list[Match] = pickle.loads(blob) if blob else []  # noqa: S301
+    return found
+
+
 class ParsePool:
     """`workers` processes parsing for one store; `max_pending_events` bounds the work queued."""
 
-    def __init__(self, encoder: Encoder, workers: int, max_pending_events: int) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        workers: int,
+        max_pending_events: int,
+        examine: Examine | None = None,
+    ) -> None:
         self._encoder = encoder
+        self._examine = examine
         self._workers = workers
         self._max_pending = max_pending_events
         self._pending = 0
@@ -108,7 +162,7 @@ class ParsePool:
                     self._workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(os.getpid(),),
+                    initargs=(os.getpid(), self._examine),
                 )
             return self._executor
 
@@ -148,12 +202,13 @@ class ParsePool:
         finally:
             with self._lock:
                 self._pending -= count
-        parts = [_decoded(blob) for blob in blobs]
+        parts = [_decoded(rows) for rows, _ in blobs]
         rows = [row for part, _, _ in parts for row in part]
         return EncodedBatch(
             list(zip(rows, (text for text, *_ in events), strict=True)),
             [i for _, ids, _ in parts for i in ids],
             sum(errors for _, _, errors in parts),
+            [match for _, found in blobs for match in _matches(found)],
         )
 
     def close(self) -> None:

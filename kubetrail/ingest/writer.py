@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
+from kubetrail.detect.match import Match
 from kubetrail.ingest.parsers import EncodedBatch
 from kubetrail.ingest.pipeline import Received
 from kubetrail.metrics import Metrics
@@ -42,10 +43,12 @@ class Writer:
         max_pending_events: int,
         on_stored: Callable[[list[NewEvent]], None] | None = None,
         metrics: Metrics | None = None,
+        on_matched: Callable[[list[Match]], None] | None = None,
     ) -> None:
         self._store = store
         self._max_pending = max_pending_events
         self._on_stored = on_stored
+        self._on_matched = on_matched
         self._metrics = metrics
         self._pending: list[tuple[Batch, Future[int]]] = []
         self._pending_events = 0
@@ -112,6 +115,13 @@ class Writer:
                     self._on_stored(events)
                 except Exception:
                     log.exception("the stored-events hook failed")
+            # what the parse workers' rules found, now that its events are committed
+            matches = [m for b, _ in taken if isinstance(b, EncodedBatch) for m in b.matches]
+            if self._on_matched is not None and matches:
+                try:
+                    self._on_matched(matches)
+                except Exception:
+                    log.exception("the matches hook failed")
 
     def _commit(self, batches: list[Batch]) -> tuple[int, list[NewEvent]]:
         """Store `batches` in one transaction: how many events were new, and the events that

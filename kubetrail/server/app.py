@@ -27,7 +27,7 @@ from kubetrail.detect.engine import Engine
 from kubetrail.detect.notify import WebhookNotifier
 from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.keys import IntakeResolver
-from kubetrail.ingest.parsers import ParsePool
+from kubetrail.ingest.parsers import Examine, ParsePool
 from kubetrail.ingest.pipeline import now_micros
 from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
@@ -117,13 +117,31 @@ def build_service(config: Config) -> Service:
             lag_s=config.detection_lag_ms / 1000,
         )
     detection = DetectionWorker(Detector(inline, state.alerts, notifiers), metrics)
-    writer = Writer(events, config.max_pending_events, on_stored=detection.submit, metrics=metrics)
+    writer = Writer(
+        events,
+        config.max_pending_events,
+        on_stored=detection.submit,
+        metrics=metrics,
+        on_matched=detection.submit_matches,
+    )
+    parsers = None
+    if config.state_url and config.parse_workers > 0 and isinstance(events, EncodingStore):
+        # a replica: the workers parse, encode and run the single-event rules (`inline`);
+        # the stateful ones run once for the fleet. (Without shared state, one service runs
+        # every rule inline, stateful ones included: on events the writer parses itself.)
+        parsers = ParsePool(
+            events.encoder,
+            config.parse_workers,
+            config.max_pending_events,
+            Examine(config.detection_rules_dir),
+        )
     return Service(
         config,
         events,
         state,
         writer,
         metrics,
+        parsers=parsers,
         detection=detection,
         fleet=fleet,
         notifiers=notifiers,

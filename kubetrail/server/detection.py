@@ -27,6 +27,7 @@ import queue
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any, Final
@@ -147,6 +148,11 @@ _QUEUE_BATCHES: Final = 64
 _STOP: Final = object()
 
 
+@dataclass(frozen=True, slots=True)
+class _Found:
+    matches: list[Match]
+
+
 class DetectionWorker:
     """Inline detection on a replica: the writer hands over each committed batch.
 
@@ -157,18 +163,26 @@ class DetectionWorker:
     def __init__(self, detector: Detector, metrics: Metrics) -> None:
         self._detector = detector
         self._metrics = metrics
-        self._queue: queue.Queue[list[NewEvent] | object] = queue.Queue(_QUEUE_BATCHES)
+        self._queue: queue.Queue[list[NewEvent] | _Found | object] = queue.Queue(_QUEUE_BATCHES)
         self._thread = threading.Thread(target=self._run, name="kubetrail-detect", daemon=True)
         self._thread.start()
 
     def submit(self, events: list[NewEvent]) -> None:
         self._queue.put(events)
 
+    def submit_matches(self, matches: list[Match]) -> None:
+        """Record matches found elsewhere (the parse workers) on committed events."""
+        self._queue.put(_Found(matches))
+
     def _run(self) -> None:
         while True:
             batch = self._queue.get()
             if batch is _STOP:
                 return
+            if isinstance(batch, _Found):
+                self._record(batch.matches)
+                self._queue.task_done()
+                continue
             assert isinstance(batch, list)
             matches: list[Match] = []
             for event in batch:
@@ -179,13 +193,16 @@ class DetectionWorker:
                     matches += self._detector.examine(raw, event.doc, event.id.hex())
                 except Exception:  # one odd event must not stop detection for the rest
                     log.exception("detection failed on event %s", event.id.hex())
-            try:
-                for alert in self._detector.record(matches):  # one transaction per batch
-                    if alert.count == 1:
-                        self._metrics.alerts.labels(alert.level).inc()
-            except Exception:
-                log.exception("recording %d matches failed", len(matches))
+            self._record(matches)
             self._queue.task_done()
+
+    def _record(self, matches: list[Match]) -> None:
+        try:
+            for alert in self._detector.record(matches):  # one transaction per batch
+                if alert.count == 1:
+                    self._metrics.alerts.labels(alert.level).inc()
+        except Exception:
+            log.exception("recording %d matches failed", len(matches))
 
     def drain(self) -> None:
         """Wait until everything submitted so far is evaluated (tests, shutdown)."""

@@ -53,6 +53,33 @@ def test_workers_encode_what_the_writer_would(pool: ParsePool, texts: list[str])
     assert batch.parse_errors == 1
 
 
+def test_examining_workers_return_the_single_event_rules_matches(texts: list[str]) -> None:
+    """On replicas the workers run the single-event rules: the matches are the ones the
+    in-process engine finds, on the same events, and no correlation runs there."""
+    from kubetrail.detect.engine import Engine
+    from kubetrail.ingest.parsers import Examine
+    from kubetrail.server.fleet import split
+
+    examining = ParsePool(encode, workers=1, max_pending_events=1_000, examine=Examine(None))
+    try:
+        batch = asyncio.run(examining.encode(incoming(texts), NOW_US))
+    finally:
+        examining.close()
+    here = [Received(t, event_id(7, t), 7, "prod", None, NOW_US).prepare() for t in texts]
+    engine = Engine(split(Engine.from_paths([]).ruleset)[0])
+    expected = [
+        m
+        for e in here
+        if "parse_error" not in e.doc.get("kubetrail", {})
+        for m in engine.process(json.loads(e.message), e.doc, e.id.hex())
+    ]
+    assert expected, "the brief's exec into a pod matches a rule"
+    assert [(m.rule.id, m.event_ids) for m in batch.matches] == [
+        (m.rule.id, m.event_ids) for m in expected
+    ]
+    assert batch.ids == [e.id for e in here]  # the rows are unchanged by examining
+
+
 def copy_of(text: str, number: int) -> str:
     """`text` made distinct: its auditID numbered, or (not JSON) the number appended."""
     try:

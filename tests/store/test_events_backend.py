@@ -205,3 +205,21 @@ def test_injection_shaped_values_are_data(store: EventStore, value: str) -> None
     assert found(store, "user_agent.name:" + quoted) == set()
     store.facet("user.name", where(store, quoted), START, END, 5)
     assert store.count(where(store, "*"), START, END) == len(EVENTS)
+
+
+def test_rows_encoded_elsewhere_store_as_append_would(empty: EventStore) -> None:
+    """What parse workers hand over (rows from the store's encoder, the raw text kept apart)
+    reads back as `append` stores it; a retried batch is ignored."""
+    from kubetrail.store.base import EncodingStore
+
+    assert isinstance(empty, EncodingStore)
+    encoded = [(empty.encoder(e), e.message) for e in EVENTS.values()]
+    assert empty.append_encoded(encoded) == len(EVENTS)
+    assert empty.append_encoded(encoded[:5]) == 0
+    for key, event in list(EVENTS.items())[:8]:
+        stored = empty.get(event.id.hex())
+        assert stored is not None, key
+        assert stored["message"] == event.message
+        assert {k: v for k, v in stored.items() if k not in ("@timestamp", "kubetrail")} == {
+            k: v for k, v in event.doc.items() if k != "kubetrail"
+        }

@@ -31,12 +31,22 @@ from clickhouse_driver.errors import ErrorCodes, ServerException
 from kubetrail.query import ClickHouseDialect
 from kubetrail.query.clickhouse import LIST_PATHS, PATH_COLUMNS
 from kubetrail.query.fields import is_valid_field
-from kubetrail.store.base import Facet, NewEvent, Page, QueryTimeout, StoreError, Where
+from kubetrail.store.base import (
+    Encoded,
+    Facet,
+    NewEvent,
+    Page,
+    QueryTimeout,
+    StoreError,
+    Where,
+)
 from kubetrail.store.clickhouse.schema import (
     INSERT_COLUMNS,
+    MESSAGE_INDEX,
     TABLE,
     Features,
     create_table,
+    encode,
     missing_columns,
     to_clickhouse_row,
 )
@@ -135,6 +145,7 @@ def _event(ts: int, hid: str, intake: str, doc_text: str, message: str) -> dict[
 
 class ClickHouseEvents:
     dialect = ClickHouseDialect()
+    encoder = staticmethod(encode)  # rows made by parse workers (EncodingStore)
 
     def __init__(
         self, url: str, query_time_limit_ms: int = 10_000, facet_time_limit_ms: int = 3_000
@@ -229,35 +240,46 @@ class ClickHouseEvents:
     # --- writes ---------------------------------------------------------------------------
 
     def append(self, events: list[NewEvent]) -> int:
-        if not events:
+        return self._insert_new({e.id: (e.ts_us, e) for e in events}, to_clickhouse_row)
+
+    def append_encoded(self, events: list[tuple[Encoded, str]]) -> int:
+        """`append` of rows made by `encoder` (in parse workers), each with its raw text."""
+        batch: dict[bytes, tuple[int, list[Any]]] = {}
+        for row, message in events:
+            filled = list(row)
+            filled[MESSAGE_INDEX] = message
+            batch[filled[1]] = (filled[0], filled)  # (ts, id, ...): see INSERT_COLUMNS
+        return self._insert_new(batch, lambda row: row)
+
+    def _insert_new(self, batch: dict[bytes, tuple[int, Any]], to_row: Any) -> int:
+        """Insert the events of `batch` (id -> (time, event)) that are not stored yet."""
+        if not batch:
             return 0
-        batch = {e.id: e for e in events}  # a batch may carry the same event twice
-        # the batch's ids travel as external data (binary, no SQL text to parse)
+        # the batch's ids travel as external data (binary, no SQL text to parse); a batch
+        # may carry the same event twice, which `batch` (by id) already holds once
         ids = {
             "name": "batch_ids",
             "structure": [("id", "FixedString(16)")],
             "data": [{"id": i} for i in batch],
         }
+        times = [ts for ts, _ in batch.values()]
         with self._errors(self._query_limit_s):
             stored = {
                 bytes.fromhex(hid)
                 for (hid,) in self._client().execute(
                     f"SELECT hex(id) FROM {TABLE} WHERE ts >= %(lo)s AND ts <= %(hi)s "
                     "AND id IN batch_ids",
-                    {
-                        "lo": min(e.ts_us for e in batch.values()),
-                        "hi": max(e.ts_us for e in batch.values()),
-                    },
+                    {"lo": min(times), "hi": max(times)},
                     external_tables=[ids],
                 )
             }
-        new = [e for i, e in batch.items() if i not in stored]
+        new = [event for i, (_, event) in batch.items() if i not in stored]
         if new:
             with self._write_lock, self._errors(self._query_limit_s):
                 # rows are built lazily: the server stores one block while the next is built
                 self._client().execute(
                     f"INSERT INTO {TABLE} ({', '.join(INSERT_COLUMNS)}) VALUES",
-                    (to_clickhouse_row(e) for e in new),
+                    (to_row(event) for event in new),
                     settings={"insert_block_size": INSERT_BLOCK},
                 )
         return len(new)

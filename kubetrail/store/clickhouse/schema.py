@@ -227,6 +227,17 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
 _PATH_EMPTY: Final = tuple((path, [] if path in LIST_PATHS else "") for path in PATH_COLUMNS)
 
 
+MESSAGE_INDEX: Final = INSERT_COLUMNS.index("message")
+
+
+def encode(event: NewEvent) -> list[Any]:
+    """`to_clickhouse_row` without the raw text (None in its place): what a parse worker sends
+    back (kubetrail.ingest.parsers); the service keeps the text and puts it in."""
+    row = to_clickhouse_row(event)
+    row[MESSAGE_INDEX] = None
+    return row
+
+
 def _text(value: Any) -> str:
     return value if type(value) is str else str(value) if isinstance(value, int) else ""
 
