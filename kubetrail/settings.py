@@ -45,7 +45,8 @@ SETTINGS: Final = (
     Setting(
         "parse_workers",
         1,
-        "Processes parsing incoming events for the embedded store (0: the writer parses).",
+        "Processes parsing incoming events, on the embedded store and on replicas "
+        "(0: the writer parses).",
     ),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
     Setting(
