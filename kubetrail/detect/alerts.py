@@ -9,7 +9,7 @@ seconds before; otherwise it opens a new alert.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, get_args
@@ -157,7 +157,9 @@ class AlertStore(Protocol):
         self, matches: Sequence[Match], window: float = DEFAULT_WINDOW
     ) -> list[tuple[Alert, bool]]:
         """`upsert` of each match, in order, in one transaction (one disk sync) where the
-        store has them: a batch of events can match hundreds of times."""
+        store has them: a batch of events can match hundreds of times. Each alert is read
+        and written once per batch; an alert returned for a match is the one the whole batch
+        left (a later match of the batch may have joined it)."""
         ...
 
     def list(
@@ -193,6 +195,32 @@ def merge(current: Alert | None, match: Match, window: float) -> tuple[Alert, bo
         current.add(match)
         return current, False, True
     return Alert.open(match), True, True
+
+
+def batch_upsert(
+    matches: Sequence[Match],
+    window: float,
+    newest: Callable[[str, str], Alert | None],
+    save: Callable[[Alert], None],
+) -> list[tuple[Alert, bool]]:
+    """`merge` of each match in order, for a store's `upsert_many` inside its transaction:
+    `newest(rule_id, entity_key)` is read once per pair and `save` called once per alert that
+    changed (a batch may match the same pair hundreds of times)."""
+    current: dict[tuple[str, str], Alert | None] = {}
+    changed: dict[str, Alert] = {}
+    out: list[tuple[Alert, bool]] = []
+    for match in matches:
+        key = (match.rule.id, match.entity.key)
+        if key not in current:
+            current[key] = newest(*key)
+        alert, created, was_changed = merge(current[key], match, window)
+        current[key] = alert
+        if was_changed:
+            changed[alert.id] = alert
+        out.append((alert, created))
+    for alert in changed.values():
+        save(alert)
+    return out
 
 
 def check_status(status: str) -> Status:

@@ -36,21 +36,20 @@ class Detector:
 
     def ingest(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Alert]:
         """The alerts created or updated by one event; new ones are sent to the notifiers."""
-        return self.record(self.examine(raw, doc, event_id))
+        return [alert for alert, _ in self.record(self.examine(raw, doc, event_id))]
 
     def examine(self, raw: dict[str, Any], doc: dict[str, Any], event_id: str) -> list[Match]:
         """The rules' matches on one event, not yet recorded (see `record`)."""
         return self.engine.process(raw, doc, event_id)
 
     def finish(self) -> list[Alert]:
-        return self.record(self.engine.flush())
+        return [alert for alert, _ in self.record(self.engine.flush())]
 
-    def record(self, matches: list[Match]) -> list[Alert]:
-        """The alerts that `matches` create or update, saved in one store transaction; new
-        ones are sent to the notifiers."""
-        out: list[Alert] = []
-        for alert, created in self.store.upsert_many(matches, self.window):
-            out.append(alert)
+    def record(self, matches: list[Match]) -> list[tuple[Alert, bool]]:
+        """`(alert, created)` for each of `matches`, saved in one store transaction; the new
+        alerts are sent to the notifiers, as the whole batch left them."""
+        out = self.store.upsert_many(matches, self.window)
+        for alert, created in out:
             if created:
                 for notifier in self.notifiers:
                     notifier.notify(alert)

@@ -198,8 +198,8 @@ class DetectionWorker:
 
     def _record(self, matches: list[Match]) -> None:
         try:
-            for alert in self._detector.record(matches):  # one transaction per batch
-                if alert.count == 1:
+            for alert, created in self._detector.record(matches):  # one transaction
+                if created:
                     self._metrics.alerts.labels(alert.level).inc()
         except Exception:
             log.exception("recording %d matches failed", len(matches))

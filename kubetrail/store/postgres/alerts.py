@@ -16,7 +16,13 @@ from typing import Any, Final
 import psycopg
 from psycopg.types.json import Jsonb
 
-from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status, merge
+from kubetrail.detect.alerts import (
+    DEFAULT_WINDOW,
+    Alert,
+    AlertNotFound,
+    batch_upsert,
+    check_status,
+)
 from kubetrail.detect.match import Match
 from kubetrail.detect.rules import level_rank
 
@@ -77,19 +83,21 @@ class PostgresAlerts:
                 "AS t(r, e) ORDER BY k1, k2) AS keys",
                 ([r for r, _ in pairs], [e for _, e in pairs]),
             )
-            out = []
-            for match in matches:
-                row = db.execute(
-                    "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
-                    "ORDER BY last_seen DESC LIMIT 1",
-                    (match.rule.id, match.entity.key),
-                ).fetchone()
-                current = Alert.from_dict(row["data"]) if row else None
-                alert, created, changed = merge(current, match, window)
-                if changed:
-                    self._save(db, alert)
-                out.append((alert, created))
-            return out
+            return batch_upsert(
+                matches,
+                window,
+                lambda rule_id, entity_key: self._newest(db, rule_id, entity_key),
+                lambda alert: self._save(db, alert),
+            )
+
+    @staticmethod
+    def _newest(db: Any, rule_id: str, entity_key: str) -> Alert | None:
+        row = db.execute(
+            "SELECT data FROM alerts WHERE rule_id = %s AND entity_key = %s "
+            "ORDER BY last_seen DESC LIMIT 1",
+            (rule_id, entity_key),
+        ).fetchone()
+        return Alert.from_dict(row["data"]) if row else None
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000

@@ -14,7 +14,13 @@ from typing import Any, Final
 
 import orjson
 
-from kubetrail.detect.alerts import DEFAULT_WINDOW, Alert, AlertNotFound, check_status, merge
+from kubetrail.detect.alerts import (
+    DEFAULT_WINDOW,
+    Alert,
+    AlertNotFound,
+    batch_upsert,
+    check_status,
+)
 from kubetrail.detect.match import Match
 from kubetrail.detect.rules import level_rank
 
@@ -64,19 +70,15 @@ class SqliteAlerts:
         if not matches:
             return []
         with self._lock, self._db:
-            return [self._upsert(match, window) for match in matches]
+            return batch_upsert(matches, window, self._newest, self._save)
 
-    def _upsert(self, match: Match, window: float) -> tuple[Alert, bool]:
+    def _newest(self, rule_id: str, entity_key: str) -> Alert | None:
         row = self._db.execute(
             "SELECT data FROM alerts WHERE rule_id = ? AND entity_key = ? "
             "ORDER BY last_seen DESC LIMIT 1",
-            (match.rule.id, match.entity.key),
+            (rule_id, entity_key),
         ).fetchone()
-        current = Alert.from_dict(orjson.loads(row["data"])) if row else None
-        alert, created, changed = merge(current, match, window)
-        if changed:
-            self._save(alert)
-        return alert, created
+        return Alert.from_dict(orjson.loads(row["data"])) if row else None
 
     def list(
         self, status: str | None = None, min_level: str | None = None, limit: int = 1000
