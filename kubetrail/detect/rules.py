@@ -86,3 +86,22 @@ class RuleSet:
 
     def infos(self) -> list[RuleInfo]:
         return [r.info for r in self.rules] + [c.info for c in self.correlations]
+
+
+def split_for_fleet(ruleset: RuleSet) -> tuple[RuleSet, RuleSet]:
+    """(per replica, once for the fleet): single-event rules / correlations + first-seen.
+
+    A rule that both alerts and feeds a correlation alerts on every replica and feeds the
+    fleet's correlation with `generate` off, so it alerts once.
+    """
+    fed = {rule_id for c in ruleset.correlations for rule_id in c.rules}
+    inline = [r for r in ruleset.rules if r.new_value is None and r.generate]
+    fleet = [
+        r if r.new_value is not None else dataclasses.replace(r, generate=False)
+        for r in ruleset.rules
+        if r.new_value is not None or r.info.id in fed
+    ]
+    return (
+        dataclasses.replace(ruleset, rules=inline, correlations=[]),
+        dataclasses.replace(ruleset, rules=fleet),
+    )

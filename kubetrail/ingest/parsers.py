@@ -69,10 +69,10 @@ class Examine:
 
     def engine(self) -> Engine:
         from kubetrail.detect.engine import Engine
-        from kubetrail.server.fleet import split
+        from kubetrail.detect.rules import split_for_fleet
 
         full = Engine.from_paths([self.rules_dir] if self.rules_dir else [])
-        return Engine(split(full.ruleset)[0])  # correlations and first-seen: the fleet's
+        return Engine(split_for_fleet(full.ruleset)[0])  # correlations and first-seen: the fleet's
 
 
 _engine: Engine | None = None  # in a worker: its rules, when it examines (see Examine)

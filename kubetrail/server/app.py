@@ -26,6 +26,7 @@ from kubetrail.detect.alerts import AlertStore
 from kubetrail.detect.engine import Engine
 from kubetrail.detect.notify import WebhookNotifier
 from kubetrail.detect.pipeline import Detector
+from kubetrail.detect.rules import split_for_fleet
 from kubetrail.ingest.keys import IntakeResolver
 from kubetrail.ingest.parsers import Examine, ParsePool
 from kubetrail.ingest.pipeline import now_micros
@@ -34,7 +35,7 @@ from kubetrail.ingest.writer import Writer
 from kubetrail.memory import collect_rarely
 from kubetrail.metrics import Metrics
 from kubetrail.server.detection import DetectionWorker, configured, start_process
-from kubetrail.server.fleet import FleetDetection, split
+from kubetrail.server.fleet import FleetDetection
 from kubetrail.settings import Config
 from kubetrail.store.base import EncodingStore, EventStore, StateStore
 from kubetrail.store.open import open_stores
@@ -108,7 +109,7 @@ def build_service(config: Config) -> Service:
     inline = engine
     if config.state_url:
         # shared state means replicas: stateful rules run once, on the lock holder
-        per_replica, fleet_wide = split(engine.ruleset)
+        per_replica, fleet_wide = split_for_fleet(engine.ruleset)
         inline = Engine(per_replica)
         fleet = FleetDetection(
             Detector(Engine(fleet_wide), state.alerts, notifiers),

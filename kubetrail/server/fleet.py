@@ -17,7 +17,6 @@ fleet rules: keep the lag above the senders' batching delay.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -28,7 +27,6 @@ import psycopg
 
 from kubetrail.detect.match import Match
 from kubetrail.detect.pipeline import Detector
-from kubetrail.detect.rules import RuleSet
 from kubetrail.parse.errors import is_error_document
 from kubetrail.query import compile_query
 from kubetrail.store.base import EventStore
@@ -37,25 +35,6 @@ log = logging.getLogger("kubetrail.fleet")
 LEADER_LOCK: Final = 0x6B75_6265_0002  # pg_try_advisory_lock key: "kube" + 2
 PAGE: Final = 1000
 MAX_SLICE_US: Final = 60_000_000  # at most a minute of events per step
-
-
-def split(ruleset: RuleSet) -> tuple[RuleSet, RuleSet]:
-    """(per replica, once for the fleet): single-event rules / correlations + first-seen.
-
-    A rule that both alerts and feeds a correlation alerts on every replica and feeds the
-    fleet's correlation with `generate` off, so it alerts once.
-    """
-    fed = {rule_id for c in ruleset.correlations for rule_id in c.rules}
-    inline = [r for r in ruleset.rules if r.new_value is None and r.generate]
-    fleet = [
-        r if r.new_value is not None else dataclasses.replace(r, generate=False)
-        for r in ruleset.rules
-        if r.new_value is not None or r.info.id in fed
-    ]
-    return (
-        dataclasses.replace(ruleset, rules=inline, correlations=[]),
-        dataclasses.replace(ruleset, rules=fleet),
-    )
 
 
 class FleetDetection:

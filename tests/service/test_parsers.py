@@ -57,8 +57,8 @@ def test_examining_workers_return_the_single_event_rules_matches(texts: list[str
     """On replicas the workers run the single-event rules: the matches are the ones the
     in-process engine finds, on the same events, and no correlation runs there."""
     from kubetrail.detect.engine import Engine
+    from kubetrail.detect.rules import split_for_fleet
     from kubetrail.ingest.parsers import Examine
-    from kubetrail.server.fleet import split
 
     examining = ParsePool(encode, workers=1, max_pending_events=1_000, examine=Examine(None))
     try:
@@ -66,7 +66,7 @@ def test_examining_workers_return_the_single_event_rules_matches(texts: list[str
     finally:
         examining.close()
     here = [Received(t, event_id(7, t), 7, "prod", None, NOW_US).prepare() for t in texts]
-    engine = Engine(split(Engine.from_paths([]).ruleset)[0])
+    engine = Engine(split_for_fleet(Engine.from_paths([]).ruleset)[0])
     expected = [
         m
         for e in here
