@@ -115,13 +115,17 @@ class Writer:
                     self._on_stored(events)
                 except Exception:
                     log.exception("the stored-events hook failed")
-            # what the parse workers' rules found, now that its events are committed
-            matches = [m for b, _ in taken if isinstance(b, EncodedBatch) for m in b.matches]
-            if self._on_matched is not None and matches:
-                try:
-                    self._on_matched(matches)
-                except Exception:
-                    log.exception("the matches hook failed")
+            if self._on_matched is not None:
+                self._hand_over_matches([batch for batch, _ in taken])
+
+    def _hand_over_matches(self, batches: list[Batch]) -> None:
+        """What the parse workers' rules found, now that its events are committed."""
+        matches = [m for b in batches if isinstance(b, EncodedBatch) for m in b.matches]
+        if matches and self._on_matched is not None:
+            try:
+                self._on_matched(matches)
+            except Exception:
+                log.exception("the matches hook failed")
 
     def _commit(self, batches: list[Batch]) -> tuple[int, list[NewEvent]]:
         """Store `batches` in one transaction: how many events were new, and the events that

@@ -374,8 +374,8 @@ class ClickHouseEvents:
                 ("value IS NOT NULL" if column == "status_code" else "value != ''"),
             )
         elif field in PATH_COLUMNS:
-            column = PATH_COLUMNS[field]
-            value = f"arrayJoin({column})" if field in LIST_PATHS else column
+            path_column = PATH_COLUMNS[field]
+            value = f"arrayJoin({path_column})" if field in LIST_PATHS else path_column
             keep = "value NOT IN ('', 'null', '{}')"
         else:
             if not is_valid_field(field):

@@ -3,8 +3,9 @@
 One schema for every ClickHouse from 18.16 (Debian's) on: `ts` is Int64 microseconds (no
 DateTime64 before 20.1), the document is kept whole in `doc` (what searches return) and
 flattened into `doc_keys`/`doc_values` (what queries test: 18.16 has no JSONExtract*, see
-kubetrail.query.clickhouse). Servers from 20.1 get LowCardinality text columns, which 18.16 only
-had behind an experimental flag.
+kubetrail.query.clickhouse), except the fields of the path columns (one column per field every
+event has) and the objects, listed by path in `doc_objects`. Servers from 20.1 get
+LowCardinality text columns, which 18.16 only had behind an experimental flag.
 
 Partitions are days, so retention drops whole days. The sort key starts with the hour, so a
 time range skips the rest, then the hot fields the common hunts filter on, then (ts, id):
