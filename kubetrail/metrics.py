@@ -29,6 +29,11 @@ class Metrics:
         self.pending = Gauge(
             "kubetrail_writer_pending_events", "Events received and not yet committed.", registry=r
         )
+        self.detection_lag = Gauge(
+            "kubetrail_detection_lag_events",
+            "Events committed and not yet examined by the detection process (embedded store).",
+            registry=r,
+        )
         self.latency = Histogram(
             "kubetrail_request_seconds",
             "HTTP request latency.",

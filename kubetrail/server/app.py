@@ -34,10 +34,10 @@ from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.memory import collect_rarely
 from kubetrail.metrics import Metrics
-from kubetrail.server.detection import DetectionWorker, configured, start_process
+from kubetrail.server.detection import WATERMARK, DetectionWorker, configured, start_process
 from kubetrail.server.fleet import FleetDetection
 from kubetrail.settings import Config
-from kubetrail.store.base import EncodingStore, EventStore, StateStore
+from kubetrail.store.base import EncodingStore, EventStore, FollowableStore, StateStore
 from kubetrail.store.open import open_stores
 from kubetrail.web import web_routes
 
@@ -231,6 +231,10 @@ def create_app(
 
     async def metrics(request: Request) -> Response:
         service.metrics.pending.set(service.pending_events)
+        if service.follows_store and isinstance(service.events, FollowableStore):
+            mark = await asyncio.to_thread(service.state.get_setting, WATERMARK)
+            lag = await asyncio.to_thread(service.events.behind, mark)
+            service.metrics.detection_lag.set(lag)
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def openapi(request: Request) -> JSONResponse:

@@ -177,6 +177,7 @@ class EncodingStore(EventStore, Protocol):
         """`append` of events already encoded, each with its raw text."""
 
 
+@runtime_checkable
 class FollowableStore(EventStore, Protocol):
     """An event store that can be followed in commit order (the embedded one)."""
 
@@ -185,6 +186,9 @@ class FollowableStore(EventStore, Protocol):
 
         Each is {"event_id", "message", "doc"}; also returns the watermark to pass next time.
         """
+
+    def behind(self, after: str | None) -> int:
+        """How many events were stored after the watermark `after`."""
 
 
 class StateStore(Protocol):

@@ -28,6 +28,10 @@ def test_append_skips_retries_and_repeats_within_a_batch(tmp_path: Path) -> None
     assert store.append(batch[:100] + batch[:10]) == 100
     assert store.append(batch) == len(texts) - 100
     assert store.count(ALL, 0, 2**62) == len(texts)
+    # rows go in many to a statement: each body stays with its own event, retries or not
+    for event in batch[95:105] + batch[-3:]:
+        stored = store.get(event.id.hex())
+        assert stored is not None and stored["message"] == event.message
     # the same text through another intake is another event
     assert store.append([prepare(texts[0], 2, "b", None, 0)]) == 1
 

@@ -127,6 +127,8 @@ def _insert_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]
         chunk = rows[start : start + size]
         db.execute(insert + ",".join([marks] * size), [value for row in chunk for value in row])
         start += size
+
+
 _COLUMNS: Final = "seq, ts, id, intake, doc, message"
 _HOT_PATHS: Final = tuple(tuple(field.split(".")) for field, _ in HOT_COLUMNS)
 
@@ -433,6 +435,12 @@ class SqliteEvents:
             for r in rows
         ]
         return out, (str(rows[-1]["seq"]) if rows else after)
+
+    def behind(self, after: str | None) -> int:
+        start = int(after) if after and after.isdigit() else 0
+        row = self._reader().execute("SELECT count(*) FROM events WHERE seq > ?", (start,))
+        count: int = row.fetchone()[0]
+        return count
 
     def close(self) -> None:
         if self._checkpointer is not None:
