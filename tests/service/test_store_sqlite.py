@@ -7,11 +7,13 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from kubetrail.demo.generate import generate
 from kubetrail.ingest.pipeline import prepare
 from kubetrail.query import SqliteDialect, compile_query
 from kubetrail.store.base import event_id
+from kubetrail.store.sqlite import checkpoint
 from kubetrail.store.sqlite.events import SqliteEvents
 
 ALL = compile_query("*", SqliteDialect())
@@ -89,3 +91,23 @@ def test_the_wal_is_copied_into_the_database_in_the_background(tmp_path: Path) -
         assert path.stat().st_size >= empty + 1_000_000
     finally:
         store.close()
+
+
+def test_the_wal_starts_over_during_a_long_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the writer checkpoints past WAL_RESET_PAGES (here 2 MiB): without it the WAL grows for
+    # as long as commits follow each other, as large as everything written
+    monkeypatch.setattr(checkpoint, "WAL_RESET_PAGES", 32)
+    store = SqliteEvents(tmp_path / "events.db")
+    texts = stored_events(minutes=30)
+    written = 0
+    for round_ in range(4):  # the same events through other intakes: new rows each time
+        batch = [prepare(t, round_ + 1, "a", None, 0) for t in texts]
+        for start in range(0, len(batch), 500):
+            written += store.append(batch[start : start + 500])
+    wal = (tmp_path / "events.db-wal").stat().st_size
+    database = (tmp_path / "events.db").stat().st_size
+    assert written == 4 * len(texts)
+    assert wal < database / 2, (wal, database)
+    store.close()

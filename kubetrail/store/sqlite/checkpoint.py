@@ -1,10 +1,17 @@
-"""WAL checkpoints in a thread of their own, off the writer's path.
+"""WAL checkpoints in a thread of their own, mostly off the writer's path.
 
 By default SQLite checkpoints inside the commit that crosses 1000 WAL pages: the writer then
 copies the WAL back into the database and fsyncs it before it can take the next batch (about
-an eighth of the insert cost, measured). Here the writer's connection never checkpoints and
-this thread runs a PASSIVE checkpoint every `interval_s`: it copies what is committed, never
-blocks the writer or readers, and runs while the writer commits (SQLite releases the GIL).
+an eighth of the insert cost, measured). Here this thread runs a PASSIVE checkpoint every
+`interval_s`: it copies what is committed, never blocks the writer or readers, and runs while
+the writer commits (SQLite releases the GIL).
+
+A checkpoint running beside the writer never catches up with it during a long burst, though,
+and SQLite starts the WAL over only once a checkpoint has copied all of it: the WAL grew for
+as long as ingest lasted (2.1 GB beside a 470 MB database after 200k events). So the writer
+also checkpoints once the WAL passes `WAL_RESET_PAGES`: the thread has copied most of it by
+then, the writer copies the rest, and its next transaction starts the WAL over (measured: WAL
+152 MB after the same load, ingest rate unchanged).
 """
 
 from __future__ import annotations
@@ -19,9 +26,13 @@ from kubetrail.store.sqlite.migrate import connect
 log = logging.getLogger("kubetrail.store")
 
 
+# 128 MiB of 64 KiB pages (kubetrail.store.sqlite.migrate.connect)
+WAL_RESET_PAGES = 2048
+
+
 class Checkpointer:
     def __init__(self, path: Path, writer: sqlite3.Connection, interval_s: float = 0.5) -> None:
-        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer.execute(f"PRAGMA wal_autocheckpoint = {WAL_RESET_PAGES}")
         self._path = path
         self._interval_s = interval_s
         self._stop = threading.Event()
