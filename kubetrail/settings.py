@@ -50,6 +50,12 @@ SETTINGS: Final = (
     ),
     Setting("detection_rules_dir", "", "Extra Sigma rules folder, added to the built-in pack."),
     Setting(
+        "detection_defer_ms",
+        10_000,
+        "Embedded store: while the intake is saturated, detection waits up to this long, "
+        "then catches up.",
+    ),
+    Setting(
         "detection_lag_ms",
         5_000,
         "With shared state: fleet-wide rules read events this long after their time.",
@@ -76,6 +82,7 @@ class Config:
     max_pending_events: int = 200_000
     parse_workers: int = 1
     detection_rules_dir: str = ""
+    detection_defer_ms: int = 10_000
     detection_lag_ms: int = 5_000
     alert_webhook_url: str = ""
     alert_webhook_min_level: str = "medium"

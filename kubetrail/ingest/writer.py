@@ -7,7 +7,8 @@ durable commit. On the embedded store the events usually arrive parsed and encod
 (`EncodedBatch`, from kubetrail.ingest.parsers' worker processes) and the thread only commits;
 parsing here rather than in the handler keeps the event loop free for searches. When more
 events wait than `max_pending_events`, new writes fail fast with `StoreBusy` (HTTP 503)
-instead of queueing without bound.
+instead of queueing without bound. When work waited while a commit ran (commits follow each
+other: the intake is saturated), `on_saturated` says so; the detection process then waits.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ class Writer:
         on_stored: Callable[[list[NewEvent]], None] | None = None,
         metrics: Metrics | None = None,
         on_matched: Callable[[list[Match]], None] | None = None,
+        on_saturated: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_saturated = on_saturated
         self._max_pending = max_pending_events
         self._on_stored = on_stored
         self._on_matched = on_matched
@@ -81,6 +84,9 @@ class Writer:
 
     def _take(self) -> list[tuple[Batch, Future[int]]]:
         with self._cond:
+            if self._pending and self._on_saturated is not None:
+                # work waited while the last commit ran: commits are back to back
+                self._on_saturated()
             while not self._pending and not self._closed:
                 self._cond.wait()
             taken: list[tuple[Batch, Future[int]]] = []

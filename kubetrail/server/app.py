@@ -34,7 +34,13 @@ from kubetrail.ingest.routes import Intakes
 from kubetrail.ingest.writer import Writer
 from kubetrail.memory import collect_rarely
 from kubetrail.metrics import Metrics
-from kubetrail.server.detection import WATERMARK, DetectionWorker, configured, start_process
+from kubetrail.server.detection import (
+    WATERMARK,
+    DetectionWorker,
+    IntakeLoad,
+    configured,
+    start_process,
+)
 from kubetrail.server.fleet import FleetDetection
 from kubetrail.settings import Config
 from kubetrail.store.base import EncodingStore, EventStore, FollowableStore, StateStore
@@ -60,6 +66,7 @@ class Service:
     detection: DetectionWorker | None = None
     fleet: FleetDetection | None = None
     notifiers: list[WebhookNotifier] = field(default_factory=list)
+    load: IntakeLoad | None = None  # embedded store: tells the detection process to wait
 
     @property
     def pending_events(self) -> int:
@@ -99,11 +106,14 @@ def build_service(config: Config) -> Service:
     events, state = open_stores(config)
     metrics = Metrics()
     if not (config.events_url or config.state_url):
-        writer = Writer(events, config.max_pending_events, metrics=metrics)
+        load = IntakeLoad()
+        writer = Writer(
+            events, config.max_pending_events, metrics=metrics, on_saturated=load.mark_saturated
+        )
         parsers = None
         if config.parse_workers > 0 and isinstance(events, EncodingStore):
             parsers = ParsePool(events.encoder, config.parse_workers, config.max_pending_events)
-        return Service(config, events, state, writer, metrics, parsers=parsers)
+        return Service(config, events, state, writer, metrics, parsers=parsers, load=load)
     engine, notifiers = configured(config)
     fleet = None
     inline = engine
@@ -198,15 +208,15 @@ async def _retention(service: Service) -> None:
             log.exception("retention failed; will try again")
 
 
-async def _detection(config: Config) -> None:
+async def _detection(config: Config, load: IntakeLoad | None) -> None:
     """Keep the detection process running; it resumes from its watermark after a crash."""
-    process = start_process(config)
+    process = start_process(config, load)
     try:
         while True:
             await asyncio.sleep(1)
             if not process.is_alive():
                 log.error("the detection process exited (code %s); restarting it", process.exitcode)
-                process = start_process(config)
+                process = start_process(config, load)
     finally:
         process.terminate()
         await asyncio.to_thread(process.join, 10)
@@ -244,7 +254,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_retention(service))]
         if detection and service.follows_store:
-            tasks.append(asyncio.create_task(_detection(service.config)))
+            tasks.append(asyncio.create_task(_detection(service.config, service.load)))
         try:
             yield
         finally:

@@ -7,9 +7,11 @@ process: ingest and detection each get a core instead of sharing one interpreter
 reads what was stored after its watermark, evaluates it, saves the alerts and then the new
 watermark, so a restart resumes where it stopped (a batch replayed after a crash between the
 two changes no alert: see kubetrail.detect.alerts.merge). It polls a few times a second,
-which keeps an alert within a second or two of its event. It runs only on CPU time the intake
-leaves idle (`yield_to_intake`): in a burst that takes both cores it falls behind, and catches
-up after; `kubetrail_detection_lag_events` at /metrics says by how much.
+which keeps an alert within a second or two of its event. The intake goes first: senders wait
+for its answers, detection does not. The process runs only on CPU time the intake leaves idle
+(`yield_to_intake`), and while the writer commits back to back (`IntakeLoad`) it waits, up to
+`detection_defer_ms`, then catches up; `kubetrail_detection_lag_events` at /metrics says how
+far behind it is.
 
     parent (kubetrail serve)              detection process
     intake -> writer -> events.db  --->   tail(after=watermark) -> engine -> alerts (state.db)
@@ -104,14 +106,47 @@ def yield_to_intake() -> None:
             log.info("detection runs at nice %d (SCHED_IDLE refused: %s)", NICENESS, exc)
 
 
-class Follower:
-    """The loop of the detection process (also usable in-process, e.g. by tests)."""
+class IntakeLoad:
+    """Whether the intake is saturated, shared by the service and its detection process.
 
-    def __init__(self, events: FollowableStore, state: StateStore, detector: Detector) -> None:
+    The writer marks it each time it finds work waiting as it finishes a commit; the mark is a
+    CLOCK_MONOTONIC time, which all processes of a machine share.
+    """
+
+    RECENT_S: Final = 0.5
+
+    def __init__(self) -> None:
+        self._marked = multiprocessing.get_context("spawn").RawValue("d", -1e9)
+
+    def mark_saturated(self) -> None:
+        self._marked.value = time.monotonic()
+
+    def saturated(self) -> bool:
+        return bool(time.monotonic() - self._marked.value < self.RECENT_S)
+
+
+class Follower:
+    """The loop of the detection process (also usable in-process, e.g. by tests).
+
+    With `load`, it waits while the intake is saturated, for up to `defer_s` at a time; past
+    that it works until it has caught up, and may wait again.
+    """
+
+    def __init__(
+        self,
+        events: FollowableStore,
+        state: StateStore,
+        detector: Detector,
+        load: IntakeLoad | None = None,
+        defer_s: float = 0.0,
+    ) -> None:
         self.events = events
         self.state = state
         self.detector = detector
+        self.load = load
+        self.defer_s = defer_s
         self.running = True
+        self._deferred_since: float | None = None
 
     def step(self) -> int:
         """One poll: evaluate what was stored since the watermark; how many events."""
@@ -127,11 +162,23 @@ class Follower:
     def run(self, parent: int | None = None) -> None:
         parent = parent or os.getppid()
         while self.running and os.getppid() == parent:  # never outlive a killed service
-            if self.step() < BATCH:
+            if self.deferring():
+                time.sleep(POLL_S)
+            elif self.step() < BATCH:
+                self._deferred_since = None  # caught up: the next burst may be waited out
                 time.sleep(POLL_S)
 
+    def deferring(self) -> bool:
+        """True while the intake is saturated and detection has not waited `defer_s` yet."""
+        if self.load is None or not self.load.saturated():
+            return False
+        now = time.monotonic()
+        if self._deferred_since is None:
+            self._deferred_since = now
+        return now - self._deferred_since < self.defer_s
 
-def _main(config: Config, parent: int) -> None:
+
+def _main(config: Config, parent: int, load: IntakeLoad | None) -> None:
     from kubetrail.store.open import open_state
     from kubetrail.store.sqlite.events import SqliteEvents
 
@@ -142,7 +189,13 @@ def _main(config: Config, parent: int) -> None:
     events = SqliteEvents(config.data_path / "events.db")
     state = open_state(config)
     engine, notifiers = configured(config)
-    follower = Follower(events, state, Detector(engine, state.alerts, notifiers))
+    follower = Follower(
+        events,
+        state,
+        Detector(engine, state.alerts, notifiers),
+        load,
+        config.detection_defer_ms / 1000,
+    )
     collect_rarely()
     yield_to_intake()
 
@@ -229,9 +282,9 @@ class DetectionWorker:
         self._thread.join()
 
 
-def start_process(config: Config) -> BaseProcess:
+def start_process(config: Config, load: IntakeLoad | None = None) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
-        target=_main, args=(config, os.getpid()), name="kubetrail-detect", daemon=True
+        target=_main, args=(config, os.getpid(), load), name="kubetrail-detect", daemon=True
     )
     process.start()
     return process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from kubetrail.detect.engine import Engine
 from kubetrail.detect.pipeline import Detector
 from kubetrail.ingest.pipeline import prepare
 from kubetrail.server.app import build_service, create_app
-from kubetrail.server.detection import NICENESS, WATERMARK, Follower, start_process
+from kubetrail.server.detection import (
+    NICENESS,
+    WATERMARK,
+    Follower,
+    IntakeLoad,
+    start_process,
+)
 from kubetrail.settings import load
 from kubetrail.store.open import open_state
 from kubetrail.store.sqlite.events import SqliteEvents
@@ -50,6 +57,30 @@ def test_the_follower_evaluates_each_event_once_and_resumes(tmp_path: Path) -> N
     assert "Binding to cluster-admin or another privileged role" in titles
     execs = [a for a in state.alerts.list() if a.rule_title == "Exec into a pod"]
     assert len(execs) == 1 and execs[0].count == 3
+
+
+def test_detection_waits_while_the_intake_is_saturated_but_not_for_long(tmp_path: Path) -> None:
+    events = SqliteEvents(tmp_path / "events.db")
+    state = open_state(load({"data_dir": str(tmp_path)}))
+    sample = [orjson.dumps(e).decode() for e in generate(minutes=10, seed=42)]
+    events.append([prepare(t, 1, "x", None, 0) for t in sample])
+    intake = IntakeLoad()
+    follower = Follower(events, state, Detector(Engine.from_paths(), state.alerts), intake, 0.3)
+    assert not follower.deferring()  # a quiet intake: detection keeps up
+    intake.mark_saturated()
+    assert follower.deferring()
+    time.sleep(0.35)
+    intake.mark_saturated()
+    assert not follower.deferring()  # waited long enough: it catches up, busy or not
+    parent = threading.Thread(target=follower.run, daemon=True)
+    parent.start()
+    deadline = time.monotonic() + 30
+    while events.behind(state.get_setting(WATERMARK)) and time.monotonic() < deadline:
+        intake.mark_saturated()
+        time.sleep(0.05)
+    follower.running = False
+    parent.join(10)
+    assert events.behind(state.get_setting(WATERMARK)) == 0
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")

@@ -51,6 +51,27 @@ def test_the_writer_refuses_beyond_its_pending_limit(tmp_path: Path) -> None:
     writer.close()
 
 
+def test_the_writer_says_when_commits_follow_each_other(tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "events.db")
+    saturated = threading.Event()
+    writer = Writer(store, max_pending_events=1000, on_saturated=saturated.set)
+    events = [
+        prepare(orjson.dumps(e).decode(), 1, "x", None, 0) for e in generate(minutes=1, seed=1)
+    ]
+    store.gate.set()
+    writer.submit(events[:10]).result(10)  # one batch at a time: the writer waits for work
+    assert not saturated.is_set()
+    store.gate.clear()
+    first = writer.submit(events[10:20])
+    while writer.pending_events:  # taken, and held at the gate
+        threading.Event().wait(0.01)
+    second = writer.submit(events[20:30])  # waits while the first commits
+    store.gate.set()
+    assert first.result(10) + second.result(10) == 20
+    assert saturated.is_set()
+    writer.close()
+
+
 def test_an_overloaded_intake_answers_503_with_retry_after(tmp_path: Path) -> None:
     config = load({"data_dir": str(tmp_path), "max_pending_events": "50"})
     _, state = open_stores(config)
