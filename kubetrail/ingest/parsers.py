@@ -121,6 +121,12 @@ def _encode(encoder: Encoder, events: list[Incoming], now_us: int) -> tuple[byte
     return marshal.dumps((rows, ids, errors)), pickle.dumps(matches) if matches else b""
 
 
+def _warm_up() -> None:
+    # the modules a task needs are imported by unpickling it; this also holds the worker a
+    # moment, so that each of `start`'s calls reaches a worker of its own
+    time.sleep(0.05)
+
+
 def _decoded(blob: bytes) -> tuple[list[Encoded], list[bytes], int]:
     # written by `_encode` in a worker this process started: never data from outside
     rows, ids, errors = marshal.loads(blob)  # noqa: S302
@@ -157,7 +163,7 @@ class ParsePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
-            if self._executor is None:  # workers start on first use, not with the app
+            if self._executor is None:  # workers start on first use or with `start`
                 self._executor = ProcessPoolExecutor(
                     self._workers,
                     mp_context=multiprocessing.get_context("spawn"),
@@ -165,6 +171,12 @@ class ParsePool:
                     initargs=(os.getpid(), self._examine),
                 )
             return self._executor
+
+    async def start(self) -> None:
+        """Start the workers and wait until each has imported the parser."""
+        pool = self._pool()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*[loop.run_in_executor(pool, _warm_up) for _ in range(self._workers)])
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:

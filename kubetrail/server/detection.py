@@ -178,7 +178,7 @@ class Follower:
         return now - self._deferred_since < self.defer_s
 
 
-def _main(config: Config, parent: int, load: IntakeLoad | None) -> None:
+def _main(config: Config, parent: int, load: IntakeLoad | None, ready: Any) -> None:
     from kubetrail.store.open import open_state
     from kubetrail.store.sqlite.events import SqliteEvents
 
@@ -198,6 +198,8 @@ def _main(config: Config, parent: int, load: IntakeLoad | None) -> None:
     )
     collect_rarely()
     yield_to_intake()
+    if ready is not None:
+        ready.set()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         follower.running = False
@@ -282,9 +284,14 @@ class DetectionWorker:
         self._thread.join()
 
 
-def start_process(config: Config, load: IntakeLoad | None = None) -> BaseProcess:
+def start_process(config: Config, load: IntakeLoad | None = None, ready: Any = None) -> BaseProcess:
+    """The detection process, started; it sets the `ready` event (a multiprocessing Event of
+    the spawn context) once its rules are compiled and it is about to follow the store."""
     process = multiprocessing.get_context("spawn").Process(
-        target=_main, args=(config, os.getpid(), load), name="kubetrail-detect", daemon=True
+        target=_main,
+        args=(config, os.getpid(), load, ready),
+        name="kubetrail-detect",
+        daemon=True,
     )
     process.start()
     return process

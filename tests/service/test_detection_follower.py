@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -85,14 +86,12 @@ def test_detection_waits_while_the_intake_is_saturated_but_not_for_long(tmp_path
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_the_detection_process_runs_below_the_intake(tmp_path: Path) -> None:
-    process = start_process(load({"data_dir": str(tmp_path)}))
+    ready = multiprocessing.get_context("spawn").Event()
+    process = start_process(load({"data_dir": str(tmp_path)}), ready=ready)
     assert process.pid is not None
-    stat = Path(f"/proc/{process.pid}/stat")
     try:
-        deadline = time.monotonic() + 30
-        while _niceness(stat) == 0 and process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _niceness(stat) == min(19, os.nice(0) + NICENESS)
+        assert ready.wait(30)  # set once it is ready to follow, its priority lowered
+        assert _niceness(Path(f"/proc/{process.pid}/stat")) == min(19, os.nice(0) + NICENESS)
         if hasattr(os, "SCHED_IDLE"):  # Linux: only CPU time the intake leaves idle
             assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
     finally:

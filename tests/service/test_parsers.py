@@ -194,3 +194,15 @@ def test_workers_exit_when_the_service_is_killed(texts: list[str]) -> None:
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_running(pid) for pid in workers)
+
+
+def test_started_workers_are_running_before_the_first_request() -> None:
+    parsers = ParsePool(encode, workers=2, max_pending_events=1_000)
+    try:
+        asyncio.run(parsers.start())
+        executor = parsers._executor
+        assert executor is not None
+        processes = list(executor._processes.values())
+        assert len(processes) == 2 and all(p.is_alive() for p in processes)
+    finally:
+        parsers.close()
