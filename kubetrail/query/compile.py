@@ -104,7 +104,8 @@ class _Compiler:
             return self.bind(text)
 
         if isinstance(node, Term):
-            return f"{column} = {value(node.value)}"
+            term = node.value
+            return self.dialect.column_equals(column, term, lambda: value(term))
         return _bounds(column, node, value)
 
     def json(self, node: FieldNode) -> str:

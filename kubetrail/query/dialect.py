@@ -57,6 +57,11 @@ class Dialect(ABC):
     def column(self, name: str) -> str:
         return name
 
+    def column_equals(self, column: str, text: str, value: Callable[[], str]) -> str:
+        """`column` equals the query's value `text`; `value()` binds it (typed for the column)
+        and returns its placeholder."""
+        return f"{column} = {value()}"
+
     def column_is_set(self, column: str, type_: HotType) -> str:
         return f"{column} IS NOT NULL"
 

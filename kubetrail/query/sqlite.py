@@ -8,7 +8,8 @@ ignore case for full text (SQLite's lower() folds ASCII letters only).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from kubetrail.query.dialect import Bind, Dialect, Json, Params, Scalar
@@ -18,8 +19,37 @@ _GLOB_LITERAL = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
 _NUMERIC_TYPES = "('integer', 'real')"
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A column the store indexes in a table apart (`table`: its `column` and `seq`), merged
+    in bulk: rows past the table's mark in `index_marks` are not in it yet (see
+    kubetrail.store.sqlite.events). `few(value)`: whether few enough rows hold the value that
+    reading them through the table beats scanning rows in time order for it."""
+
+    table: str
+    few: Callable[[str], bool]
+
+
 class SqliteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
+
+    def __init__(self, lookups: Mapping[str, Lookup] | None = None) -> None:
+        self.lookups = dict(lookups or {})
+
+    def column_equals(self, column: str, text: str, value: Callable[[], str]) -> str:
+        lookup = self.lookups.get(column)
+        if lookup is None or not lookup.few(text):
+            # a value that many rows hold is found soon enough by reading rows newest first,
+            # and SQLite would rather fetch every row the lookup names and sort them
+            return super().column_equals(column, text, value)
+        # the merged entries, then the rows stored since the last merge (a rowid range);
+        # the table and column names come from the store's schema, never from the query
+        merged, recent = value(), value()  # positional placeholders: bound once per use
+        return (
+            f"seq IN (SELECT seq FROM {lookup.table} WHERE {column} = {merged} "  # noqa: S608
+            f"UNION ALL SELECT seq FROM events WHERE seq > "
+            f"(SELECT seq FROM index_marks WHERE name = '{lookup.table}') AND {column} = {recent})"
+        )
 
     def placeholder(self, index: int) -> str:
         return "?"

@@ -14,7 +14,9 @@ from kubetrail.ingest.pipeline import prepare
 from kubetrail.query import SqliteDialect, compile_query
 from kubetrail.store.base import event_id
 from kubetrail.store.sqlite import checkpoint
+from kubetrail.store.sqlite import events as events_module
 from kubetrail.store.sqlite.events import SqliteEvents
+from kubetrail.store.sqlite.migrate import connect
 
 ALL = compile_query("*", SqliteDialect())
 
@@ -111,3 +113,67 @@ def test_the_wal_starts_over_during_a_long_burst(
     assert written == 4 * len(texts)
     assert wal < database / 2, (wal, database)
     store.close()
+
+
+def _addresses(store: SqliteEvents, query: str) -> list[str]:
+    compiled = compile_query(query, store.dialect)
+    page = store.search(compiled, 0, 2**62, 10_000, None)
+    return sorted(e["event"]["code"] for e in page.events)
+
+
+def test_address_searches_read_merged_and_recent_rows_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "MERGE_EVENTS", 400)
+    store = SqliteEvents(tmp_path / "events.db")
+    docs = [orjson.loads(t) for t in stored_events(minutes=20)]
+    sources = [d["sourceIPs"][0] for d in docs]
+    address = max(set(sources), key=sources.count)
+    for start in range(0, len(docs), 250):  # merged every 500 rows: the last ones are not
+        store.append(
+            [prepare(orjson.dumps(d).decode(), 1, "a", None, 0) for d in docs[start : start + 250]]
+        )
+    merged = store._reader().execute("SELECT count(*) FROM source_index").fetchone()[0]
+    assert 0 < merged < len(docs)
+    want = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] == address)
+    assert _addresses(store, f'source.ip:"{address}"') == want
+    others = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] != address)
+    assert _addresses(store, f'NOT source.ip:"{address}"') == others
+    assert _addresses(store, f'source.ip:"{address}" OR NOT source.ip:"{address}"') == sorted(
+        d["auditID"] for d in docs
+    )
+    # an address few rows hold is looked up; one most rows hold is tested row by row
+    rare = min(set(sources), key=sources.count)
+    monkeypatch.setattr(events_module, "FEW_ROWS_AT_LEAST", sources.count(rare) + 1)
+    assert "source_index" in compile_query(f'source.ip:"{rare}"', store.dialect).where
+    assert "source_index" not in compile_query(f'source.ip:"{address}"', store.dialect).where
+    for each in (rare, address):
+        held = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] == each)
+        assert _addresses(store, f'source.ip:"{each}"') == held
+    # retention forgets the merged entries of what it deletes
+    assert store.delete_before(2**62) == len(docs)
+    assert store._reader().execute("SELECT count(*) FROM source_index").fetchone()[0] == 0
+    assert _addresses(store, f'source.ip:"{address}"') == []
+
+
+def test_a_store_made_before_gets_its_address_index(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEvents(path)
+    texts = stored_events(minutes=5)
+    store.append([prepare(t, 1, "a", None, 0) for t in texts])
+    store.close()
+    old = connect(path)  # back to schema 1: the address index on the events table
+    old.executescript(
+        "DROP TABLE source_index; DROP TABLE index_marks;"
+        "CREATE INDEX events_source ON events(source_ip, ts); PRAGMA user_version = 1;"
+    )
+    old.close()
+    reopened = SqliteEvents(path)
+    address = orjson.loads(texts[0])["sourceIPs"][0]
+    want = sorted(
+        orjson.loads(t)["auditID"] for t in texts if orjson.loads(t)["sourceIPs"][0] == address
+    )
+    assert _addresses(reopened, f'source.ip:"{address}"') == want
+    assert reopened._reader().execute("SELECT count(*) FROM source_index").fetchone()[0] == len(
+        texts
+    )
