@@ -6,9 +6,10 @@ Baseline: each line decoded with `json.loads` and its key fields inserted with t
 into a bare SQLite table (WAL, 1000 rows per transaction): the floor any SQLite-backed intake
 pays. Ours: a real `kubetrail serve` on loopback, `--clients` threads posting batches of
 `--batch` events to `/jsons`, each answer waiting for the durable commit (and detection
-following in its own process, as in production). Detection runs at a lower priority and may
-fall behind during the load: the time it takes to catch up after the last answer is reported
-too, and with it the rate at which events were both stored and examined.
+following in its own process, as in production). Detection waits while the intake is
+saturated (up to `detection_defer_ms`) and runs on idle CPU time: the time it takes to catch
+up after the last answer is reported too, and with it the rate at which events were both
+stored and examined.
 """
 
 from __future__ import annotations
