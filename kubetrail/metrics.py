@@ -31,7 +31,7 @@ class Metrics:
         )
         self.detection_lag = Gauge(
             "kubetrail_detection_lag_events",
-            "Events committed and not yet examined by the detection process (embedded store).",
+            "Events committed and not yet examined by detection (embedded store; at most).",
             registry=r,
         )
         self.latency = Histogram(

@@ -188,7 +188,7 @@ class FollowableStore(EventStore, Protocol):
         """
 
     def behind(self, after: str | None) -> int:
-        """How many events were stored after the watermark `after`."""
+        """How many events were stored after the watermark `after` (at most)."""
 
 
 class StateStore(Protocol):
