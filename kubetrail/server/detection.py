@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as SyncEvent
 from types import FrameType
 from typing import Any, Final
 
@@ -178,7 +179,7 @@ class Follower:
         return now - self._deferred_since < self.defer_s
 
 
-def _main(config: Config, parent: int, load: IntakeLoad | None, ready: Any) -> None:
+def _main(config: Config, parent: int, load: IntakeLoad | None, ready: SyncEvent | None) -> None:
     from kubetrail.store.open import open_state
     from kubetrail.store.sqlite.events import SqliteEvents
 
@@ -284,7 +285,9 @@ class DetectionWorker:
         self._thread.join()
 
 
-def start_process(config: Config, load: IntakeLoad | None = None, ready: Any = None) -> BaseProcess:
+def start_process(
+    config: Config, load: IntakeLoad | None = None, ready: SyncEvent | None = None
+) -> BaseProcess:
     """The detection process, started; it sets the `ready` event (a multiprocessing Event of
     the spawn context) once its rules are compiled and it is about to follow the store."""
     process = multiprocessing.get_context("spawn").Process(
