@@ -27,7 +27,7 @@ _FRAME: Final = struct.Struct("<II")
 SEGMENT_BYTES: Final = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Pointer:
     segment: int
     position: int
@@ -136,10 +136,11 @@ class DiskBuffer:
             self._out.flush()
             os.fsync(self._out.fileno())
 
-    def next(self, timeout: float) -> Frame | None:
-        """The oldest unacknowledged frame, waiting up to `timeout` for one to be written."""
+    def next(self, timeout: float, after: Pointer | None = None) -> Frame | None:
+        """The frame at `after` (by default the oldest unacknowledged one), waiting up to
+        `timeout` for one to be written."""
         with self._cond:
-            at = self.ack
+            at = self.ack if after is None or after < self.ack else after
             if at.position >= self._sizes.get(at.segment, 0) and at.segment < self.tail:
                 at = Pointer(at.segment + 1, 0)
             if at.position >= self._sizes.get(at.segment, 0):
@@ -158,6 +159,11 @@ class DiskBuffer:
             raise OSError(f"buffer segment {_name(at.segment)} is corrupt at {at.position}")
         return Frame(at, Pointer(at.segment, at.position + frame.next.position), frame.header,
                      frame.body)  # fmt: skip
+
+    def wake(self) -> None:
+        """End a `next` that is waiting for a frame now (it returns None)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def acknowledge(self, frame: Frame) -> None:
         with self._cond:

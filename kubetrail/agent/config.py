@@ -40,6 +40,7 @@ class AgentConfig:
     batch_max_lines: int = 2000
     batch_max_bytes: int = 2 * 1024 * 1024
     flush_interval: float = 0.25
+    max_in_flight: int = 2  # batches sent at once: the intake parses one while it commits another
     poll_interval: float = 0.1
     buffer_max_bytes: int = 256 * 1024 * 1024
     read_from: Literal["beginning", "end"] = "beginning"
@@ -65,6 +66,7 @@ _NUMBERS: Final[dict[str, tuple[type, float, float]]] = {
     "batch_max_lines": (int, 1, 1_000_000),
     "batch_max_bytes": (int, 1024, INTAKE_REQUEST_LIMIT),
     "flush_interval": (float, 0.01, 60),
+    "max_in_flight": (int, 1, 16),
     "poll_interval": (float, 0.01, 60),
     "buffer_max_bytes": (int, 1024 * 1024, 1 << 50),
     "max_line_bytes": (int, 1024, INTAKE_EVENT_LIMIT),

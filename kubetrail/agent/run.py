@@ -1,4 +1,5 @@
-"""The agent: a reader loop (tailer -> disk buffer) and a shipper thread (buffer -> intake).
+"""The agent: a reader loop (tailer -> disk buffer) and a shipper thread (buffer -> intake,
+`max_in_flight` batches at a time).
 
 SIGTERM/SIGINT stop reading, flush what was read into the buffer, give the shipper
 `shutdown_timeout` to empty it, write the checkpoint and return; what is left stays in the
@@ -14,6 +15,8 @@ import os
 import signal
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -137,19 +140,50 @@ class Agent:
         return 0
 
     def _ship(self) -> None:
-        while not self.stop_shipping.is_set():
-            frame = self.buffer.next(timeout=0.2)
-            if frame is None:
-                self._checkpoint_if_due()
-                continue
+        """Send the buffer's frames in order, up to `max_in_flight` at once, and acknowledge
+        them in that order: a frame's acknowledgement (and so the checkpoint) waits for every
+        frame before it, so a restart resends from the oldest frame not yet acknowledged.
+
+        With one frame at a time the intake idles while the agent waits for each answer: it
+        parses a batch, then commits it, then waits for the next (measured: 20.7k events/s
+        with one request at a time into a real service, 31.4k with two).
+        """
+        in_flight: deque[tuple[Frame, Future[None]]] = deque()
+        after: Pointer | None = None
+        with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="shipper") as senders:
             try:
-                self._deliver(frame)
-            except Stopping:
-                return
+                while not self.stop_shipping.is_set():
+                    if not self._acknowledge_delivered(in_flight):
+                        return
+                    if len(in_flight) >= self.cfg.max_in_flight:
+                        wait([in_flight[0][1]], timeout=0.2)
+                        continue
+                    frame = self.buffer.next(timeout=0.2, after=after)
+                    if frame is None:
+                        self._checkpoint_if_due()
+                        continue
+                    sent = senders.submit(self._deliver, frame)
+                    sent.add_done_callback(lambda _: self.buffer.wake())  # to acknowledge it
+                    in_flight.append((frame, sent))
+                    after = frame.next
+            finally:  # the frames sent when stopping: acknowledged if the intake took them
+                wait([sent for _, sent in in_flight])
+                self._acknowledge_delivered(in_flight)
+
+    def _acknowledge_delivered(self, in_flight: deque[tuple[Frame, Future[None]]]) -> bool:
+        """Acknowledge the delivered frames at the head of `in_flight`; False once one of them
+        stopped undelivered (the agent is stopping: it and those after it stay buffered)."""
+        while in_flight and in_flight[0][1].done():
+            frame, sent = in_flight[0]
+            if isinstance(sent.exception(), Stopping):
+                return False
+            sent.result()  # anything else is a bug: raise it here, as a lone sender would
+            in_flight.popleft()
             self.buffer.acknowledge(frame)
             self.tailer.acknowledged(frame.header["id"], frame.header["end"])
             self._unsaved = True
-            self._checkpoint_if_due()
+        self._checkpoint_if_due()
+        return True
 
     def _deliver(self, frame: Frame) -> None:
         header = frame.header

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubetrail.agent import Agent, load_config
+from kubetrail.agent.buffer import Pointer
 from kubetrail.agent.tailer import CHUNK
 from kubetrail.cli import cli
 from tests.agent.fake_intake import FakeIntake
@@ -186,3 +187,45 @@ def test_a_stop_signal_flushes_checkpoints_and_exits_0(
     (entry,) = state["files"].values()
     assert entry["acked"] == log.stat().st_size
     assert intake.key.encode() not in (tmp_path / "a.log").read_bytes()
+
+
+def test_batches_in_flight_are_acknowledged_in_file_order(
+    tmp_path: Path, intake: FakeIntake
+) -> None:
+    """A later batch answered first must not move the checkpoint past an earlier one still
+    waiting: a crash then would skip the earlier batch's lines."""
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    lines = [event(i) for i in range(300)]
+    (logdir / "audit.log").write_bytes(b"\n".join(lines) + b"\n")
+    config = write_config(tmp_path, intake.url, intake.key, logdir, batch_max_lines=100)
+    agent = Agent(load_config(config))
+    assert agent.cfg.max_in_flight == 2
+    first_may_finish = threading.Event()
+    start = agent.buffer.ack
+    delivered: list[Pointer] = []
+    deliver = agent._deliver
+
+    def slow_first(frame: Any) -> None:
+        if frame.at == start:
+            assert first_may_finish.wait(10)
+        deliver(frame)
+        delivered.append(frame.at)
+
+    agent._deliver = slow_first  # type: ignore[method-assign]
+    thread = threading.Thread(target=agent.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(delivered) == 1, timeout=10)  # the second batch, first
+        assert delivered[0] > start
+        wait_for(lambda: False, 0.3)  # time to acknowledge it, were that the bug
+        assert agent.buffer.ack == start  # nothing acknowledged: the first batch is out
+        first_may_finish.set()
+        assert wait_for(lambda: len(intake.stored_lines()) == 300, timeout=10)
+        assert wait_for(lambda: agent.buffer.pending_bytes == 0, timeout=10)
+    finally:
+        first_may_finish.set()
+        agent.stop_reading.set()
+        thread.join(30)
+    assert sorted(intake.stored_lines()) == sorted(lines)
+    assert start in delivered[1:]  # delivered late, then acknowledged with the rest
