@@ -140,7 +140,7 @@ class DiskBuffer:
         """The frame at `after` (by default the oldest unacknowledged one), waiting up to
         `timeout` for one to be written."""
         with self._cond:
-            at = self.ack if after is None or after < self.ack else after
+            at = after or self.ack
             if at.position >= self._sizes.get(at.segment, 0) and at.segment < self.tail:
                 at = Pointer(at.segment + 1, 0)
             if at.position >= self._sizes.get(at.segment, 0):

@@ -160,8 +160,7 @@ class Agent:
                         continue
                     frame = self.buffer.next(timeout=0.2, after=after)
                     if frame is None:
-                        self._checkpoint_if_due()
-                        continue
+                        continue  # (the loop's acknowledging checkpoints when due)
                     sent = senders.submit(self._deliver, frame)
                     sent.add_done_callback(lambda _: self.buffer.wake())  # to acknowledge it
                     in_flight.append((frame, sent))

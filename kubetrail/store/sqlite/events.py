@@ -336,13 +336,15 @@ class SqliteEvents:
 
     def _few_hold(self, address: str) -> bool:
         """True when fewer than 1% of the rows (or than FEW_ROWS_AT_LEAST) hold `address`."""
-        db = self._reader()
-        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        enough = max(FEW_ROWS_AT_LEAST, (row[0] if row else 0) // 100)
-        held = db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM source_index WHERE source_ip = ? LIMIT ?)",
-            (address, enough),
-        ).fetchone()[0]
+        enough = max(FEW_ROWS_AT_LEAST, self._newest_seq() // 100)
+        held = (
+            self._reader()
+            .execute(
+                "SELECT count(*) FROM (SELECT 1 FROM source_index WHERE source_ip = ? LIMIT ?)",
+                (address, enough),
+            )
+            .fetchone()[0]
+        )
         return bool(held < enough)
 
     def _merge(self, last: int) -> None:
@@ -499,8 +501,12 @@ class SqliteEvents:
         # from the newest number, not a count: a scrape costs the same at any lag (numbers
         # left unused by retries make it an upper bound)
         start = int(after) if after and after.isdigit() else 0
+        return max(0, self._newest_seq() - start)
+
+    def _newest_seq(self) -> int:
+        """The number of the newest stored event (0 when none): one step down the rowid tree."""
         row = self._reader().execute("SELECT max(seq) FROM events").fetchone()
-        return max(0, (row[0] or 0) - start)
+        return int(row[0] or 0)
 
     def close(self) -> None:
         if self._checkpointer is not None:
