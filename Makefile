@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench bench-store services clean chromium screenshots
 
-$(STAMP): pyproject.toml
+# setup.py builds the parser's C speedups in place: a change to them reinstalls
+$(STAMP): pyproject.toml setup.py kubetrail/parse/_speedups.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -35,8 +36,8 @@ services:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubetrail tests bench
-	$(BIN)/ruff format --check kubetrail tests bench
+	$(BIN)/ruff check kubetrail tests bench setup.py
+	$(BIN)/ruff format --check kubetrail tests bench setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

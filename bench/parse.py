@@ -18,9 +18,8 @@ conditions are measured:
            parser reading a stream sees, as each line was just read. Slicing also spreads a
            burst of outside load over both sides, so these rounds barely vary.
 
-On a quiet machine the two agree (0.42 and 0.42 on this corpus, 2026-11-27); under load the
-warm rounds vary less. Each condition reports its median round, and its lowest and highest
-ratios.
+On a quiet machine the two agree within a few hundredths; under load the warm rounds vary
+less. Each condition reports its median round, and its lowest and highest ratios.
 
 With --rss-gb N, it also writes an N GB audit log and reports the peak RSS of
 `kubetrail parse` over it (the goal is under 150 MB for 1 GB).
