@@ -1,10 +1,12 @@
 /*
  * kubetrail.parse._speedups: the ECS mapping of the usual audit event, in C.
  *
- * `document(event, message)` builds the same document as kubetrail.parse.ecs._document does
+ * `document(event, message)` builds the same document as kubetrail.parse.ecs._mapped does
  * for an event of the usual shape, and returns None for any other event, which the Python
- * mapping then builds. The Python mapping is the reference: this file only takes its most
- * common path, and the tests check that both give the same document.
+ * mapping then builds. `normalize(message)` decodes the message (UTF-8, then the typed msgspec
+ * decode) and maps it so, or returns None for the Python `normalize` to do it all. The Python
+ * mapping is the reference: this file only takes its most common path, and the tests
+ * (tests/test_parse_speedups.py) check that both give the same document.
  *
  * The usual shape: an auditID with a verb or a URI; no request or response body; no exec
  * command in the URI; a requestReceivedTimestamp absent or in the apiserver's own form
