@@ -18,6 +18,7 @@ and the next request starts a new pool. Nothing was acknowledged, so senders ret
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import logging
 import marshal
@@ -46,6 +47,8 @@ log = logging.getLogger("kubetrail.parsers")
 # events per task: a large request is spread over the workers, a small one is one task
 CHUNK_EVENTS = 1_000
 PARENT_CHECK_S = 0.5
+# the size asked of the pool's pipes (Linux's default ceiling for an unprivileged process)
+PIPE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,30 @@ def _encode(encoder: Encoder, events: list[Incoming], now_us: int) -> tuple[byte
     return marshal.dumps((rows, ids, errors)), pickle.dumps(matches) if matches else b""
 
 
+def _widen_pipes(executor: ProcessPoolExecutor) -> None:
+    """Let a task cross the pool's pipes in one go, where the system allows it (Linux).
+
+    A task carries its events' texts to a worker and their rows back, about a megabyte each
+    way for a request of 1,000 events. Through a pipe of the default 64 KiB, the sending and
+    the receiving process take turns about sixteen times per task, each turn a wake-up of the
+    other. With 1 MiB pipes, the same tasks through a real pool (sequential requests of 500
+    shared-corpus events) ran at 34.9k-38.4k events/s instead of 27.0k-32.8k, the worker
+    spending 2-5 us less CPU per event and the service 2.5-3.4 us less.
+
+    The pipes are the executor's (its call and result queues are private attributes): where
+    they cannot be found or widened, the pool works as it did, only slower.
+    """
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    for name in ("_call_queue", "_result_queue"):
+        reader = getattr(getattr(executor, name, None), "_reader", None)
+        try:
+            fcntl.fcntl(reader.fileno(), set_size, PIPE_BYTES)  # type: ignore[union-attr]
+        except (AttributeError, OSError) as exc:  # e.g. a lower /proc/sys/fs/pipe-max-size
+            log.debug("the parse pool's %s pipe keeps its size: %s", name, exc)
+
+
 def _warm_up() -> None:
     # the modules a task needs are imported by unpickling it; this also holds the worker a
     # moment, so that each of `start`'s calls reaches a worker of its own
@@ -170,6 +197,7 @@ class ParsePool:
                     initializer=_start_worker,
                     initargs=(os.getpid(), self._examine),
                 )
+                _widen_pipes(self._executor)
             return self._executor
 
     async def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -11,10 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kubetrail.ingest.parsers import EncodedBatch, ParsePool
+from kubetrail.ingest.parsers import PIPE_BYTES, EncodedBatch, ParsePool
 from kubetrail.ingest.pipeline import Incoming, Received
 from kubetrail.ingest.writer import Writer
 from kubetrail.store.base import StoreBusy, event_id
@@ -206,3 +208,14 @@ def test_started_workers_are_running_before_the_first_request() -> None:
         assert len(processes) == 2 and all(p.is_alive() for p in processes)
     finally:
         parsers.close()
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
+def test_a_task_crosses_the_pools_pipes_in_one_go(pool: ParsePool, texts: list[str]) -> None:
+    """A megabyte of texts goes to a worker and rows come back, each without 16 turns."""
+    asyncio.run(pool.encode(incoming(texts), NOW_US))  # starts the worker
+    executor = pool._executor
+    assert executor is not None
+    queues: list[Any] = [executor._call_queue, executor._result_queue]  # type: ignore[attr-defined]
+    for queue in queues:
+        assert fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
