@@ -219,6 +219,35 @@ def test_a_field_deleted_from_the_struct_is_declined_not_read(path: str) -> None
 
 
 @needs_speedups
+def test_a_failed_configuration_leaves_every_event_to_python() -> None:
+    assert speedups is not None
+    text = DEMO[0]
+    assert speedups.normalize(text) is not None
+    not_a_type: Any = "Annotations"
+    with pytest.raises(TypeError, match="the struct types"):
+        speedups.configure(
+            schema.Event,
+            schema.UserInfo,
+            schema.ObjectRef,
+            schema.Status,
+            not_a_type,
+            {},
+            {},
+            {},
+            {},
+            schema.DECODER.decode,
+            ecs.MAX_EVENT_BYTES,
+        )
+    try:
+        assert speedups.normalize(text) is None
+        assert speedups.document(schema.DECODER.decode(text), text) is None
+        assert normalize(text) == ecs._mapped(schema.DECODER.decode(text), text)
+    finally:
+        ecs._configure_speedups()
+    assert speedups.normalize(text) is not None
+
+
+@needs_speedups
 def test_what_python_caches_the_next_event_finds_in_c() -> None:
     text = usual_with(userAgent=f"first-seen/{uuid.uuid4()} (linux/amd64)")
     assert assert_same(text) is False

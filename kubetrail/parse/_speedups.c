@@ -55,6 +55,17 @@ static PyObject *k_message, *k_event, *k_code, *k_action, *k_start, *k_outcome, 
 #define IS(obj, type) ((obj) != NULL && Py_IS_TYPE((obj), (type)))
 #define IS_LIST(obj) ((obj) != NULL && PyList_CheckExact(obj))
 #define NOT_USUAL Py_RETURN_NONE
+/* var = cache[key], a dict (borrowed); an error is raised, a miss is not the usual event */
+#define CACHED(var, cache, key)                           \
+    do {                                                  \
+        var = PyDict_GetItemWithError((cache), (key));    \
+        if (var == NULL || !PyDict_CheckExact(var)) {     \
+            if (PyErr_Occurred()) {                       \
+                return NULL;                              \
+            }                                             \
+            NOT_USUAL;                                    \
+        }                                                 \
+    } while (0)
 
 static int
 find_field(Field *field, PyTypeObject *type, const char *name)
@@ -79,29 +90,23 @@ find_field(Field *field, PyTypeObject *type, const char *name)
     return 0;
 }
 
+/* *slot = value (a new reference), when `fits`; else a TypeError saying what was expected */
 static int
-take_type(PyTypeObject **slot, PyObject *value)
+take(PyObject **slot, PyObject *value, int fits, const char *expected)
 {
-    if (!PyType_Check(value)) {
-        PyErr_SetString(PyExc_TypeError, "configure() takes the struct types first");
-        return -1;
-    }
-    Py_INCREF(value);
-    Py_XSETREF(*slot, (PyTypeObject *)value);
-    return 0;
-}
-
-static int
-take_dict(PyObject **slot, PyObject *value)
-{
-    if (!PyDict_CheckExact(value)) {
-        PyErr_SetString(PyExc_TypeError, "configure() takes the caches as dicts");
+    if (!fits) {
+        PyErr_Format(PyExc_TypeError, "configure() takes %s", expected);
         return -1;
     }
     Py_INCREF(value);
     Py_XSETREF(*slot, value);
     return 0;
 }
+
+#define TAKE_TYPE(slot, value) \
+    take((PyObject **)&(slot), (value), PyType_Check(value), "the struct types first")
+#define TAKE_DICT(slot, value) \
+    take(&(slot), (value), PyDict_CheckExact(value), "the caches as dicts")
 
 /* configure(Event, UserInfo, ObjectRef, Status, Annotations, actions, http, levels, agents,
  *           decode, max_bytes) */
@@ -122,11 +127,12 @@ configure(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
     }
     Py_INCREF(args[9]);
     Py_XSETREF(decode, args[9]);
-    if (take_type(&EventType, args[0]) || take_type(&UserType, args[1]) ||
-        take_type(&RefType, args[2]) || take_type(&StatusType, args[3]) ||
-        take_type(&AnnotationsType, args[4]) || take_dict(&actions, args[5]) ||
-        take_dict(&http_codes, args[6]) || take_dict(&levels, args[7]) ||
-        take_dict(&user_agents, args[8])) {
+    if (TAKE_TYPE(EventType, args[0]) || TAKE_TYPE(UserType, args[1]) ||
+        TAKE_TYPE(RefType, args[2]) || TAKE_TYPE(StatusType, args[3]) ||
+        TAKE_TYPE(AnnotationsType, args[4]) || TAKE_DICT(actions, args[5]) ||
+        TAKE_DICT(http_codes, args[6]) || TAKE_DICT(levels, args[7]) ||
+        TAKE_DICT(user_agents, args[8])) {
+        Py_CLEAR(EventType); /* not configured: every event goes to the Python mapping */
         return NULL;
     }
     if (find_field(&f_audit_id, EventType, "auditID") ||
@@ -155,7 +161,7 @@ configure(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
         find_field(&f_code, StatusType, "code") ||
         find_field(&f_decision, AnnotationsType, "decision") ||
         find_field(&f_reason, AnnotationsType, "reason")) {
-        EventType = NULL; /* not configured: every event goes to the Python mapping */
+        Py_CLEAR(EventType); /* not configured: every event goes to the Python mapping */
         return NULL;
     }
     Py_RETURN_NONE;
@@ -319,13 +325,7 @@ document(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
             NOT_USUAL;
         }
         if (has_decision) {
-            action = PyDict_GetItemWithError(actions, decision);
-            if (action == NULL) {
-                if (PyErr_Occurred()) {
-                    return NULL;
-                }
-                NOT_USUAL;
-            }
+            CACHED(action, actions, decision);
         }
         else {
             decision = NULL;
@@ -346,13 +346,7 @@ document(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
             if (code == NULL || !PyLong_CheckExact(code)) {
                 NOT_USUAL;
             }
-            http = PyDict_GetItemWithError(http_codes, code);
-            if (http == NULL) {
-                if (PyErr_Occurred()) {
-                    return NULL;
-                }
-                NOT_USUAL;
-            }
+            CACHED(http, http_codes, code);
         }
     }
 
@@ -423,33 +417,16 @@ document(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
         NOT_USUAL;
     }
     if (has_agent) {
-        agent_doc = PyDict_GetItemWithError(user_agents, agent);
-        if (agent_doc == NULL) {
-            if (PyErr_Occurred()) {
-                return NULL;
-            }
-            NOT_USUAL;
-        }
+        CACHED(agent_doc, user_agents, agent);
     }
 
     PyObject *level = GET(ev, f_level), *stage = GET(ev, f_stage);
     if (text(level) < 0 || text(stage) < 0) {
         NOT_USUAL;
     }
-    PyObject *stages = PyDict_GetItemWithError(levels, level);
-    if (stages == NULL || !PyDict_CheckExact(stages)) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        NOT_USUAL;
-    }
-    PyObject *own = PyDict_GetItemWithError(stages, stage);
-    if (own == NULL || !PyDict_CheckExact(own)) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        NOT_USUAL;
-    }
+    PyObject *stages, *own;
+    CACHED(stages, levels, level);
+    CACHED(own, stages, stage);
 
     /* --- the document ---
      * The cached objects are held from here: building allocates, an allocation may run the
@@ -546,7 +523,7 @@ normalize(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "normalize() takes 1 argument");
         return NULL;
     }
-    if (decode == NULL) {
+    if (decode == NULL || EventType == NULL) {
         NOT_USUAL;
     }
     PyObject *message = args[0], *text;

@@ -255,20 +255,27 @@ def _remember(cache: dict[K, V], key: K, value: V) -> V:
 
 
 _NO_USER: Final = schema.UserInfo()
-if _speedups is not None:
-    _speedups.configure(
-        schema.Event,
-        schema.UserInfo,
-        schema.ObjectRef,
-        schema.Status,
-        schema.Annotations,
-        _actions,
-        _http,
-        _levels,
-        _ua_cache,
-        _decode,
-        MAX_EVENT_BYTES,
-    )
+
+
+def _configure_speedups() -> None:
+    """Hand the C mapping the structs it reads and the caches of shared objects it uses."""
+    if _speedups is not None:
+        _speedups.configure(
+            schema.Event,
+            schema.UserInfo,
+            schema.ObjectRef,
+            schema.Status,
+            schema.Annotations,
+            _actions,
+            _http,
+            _levels,
+            _ua_cache,
+            _decode,
+            MAX_EVENT_BYTES,
+        )
+
+
+_configure_speedups()
 
 
 def _valid_ip(text: str) -> str | None:
