@@ -26,8 +26,7 @@
 #include <arpa/inet.h>
 
 typedef struct {
-    PyTypeObject *type;
-    PyMemberDef *member;
+    PyMemberDef *member; /* of the struct type's member descriptor: where the field lives */
 } Field;
 
 /* the structs and their fields (kubetrail.parse.schema) */
@@ -85,7 +84,6 @@ find_field(Field *field, PyTypeObject *type, const char *name)
         PyErr_Format(PyExc_TypeError, "%s.%s is not an object field", type->tp_name, name);
         return -1;
     }
-    field->type = type;
     field->member = member;
     return 0;
 }
@@ -191,7 +189,7 @@ digits(const Py_UCS1 *s, int n)
 }
 
 /* The apiserver's own time form, a valid time with a fraction that is not all zeros: what
- * the Python mapping keeps as it is (`canonical` in ecs._document). */
+ * the Python mapping keeps as it is (`canonical` in ecs._mapped). */
 static int
 canonical_time(PyObject *value)
 {
