@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -246,3 +247,38 @@ def test_a_store_made_before_gets_its_merged_indexes(tmp_path: Path, version: in
     names = [prepare(t, 1, "a", None, 0).doc.get("user", {}).get("name") for t in texts]
     users = Counter(name for name in names if name is not None)
     assert dict(reopened.facet("user.name", ALL, 0, 2**62, 1000).values) == users
+
+
+def test_retention_waits_for_the_commit_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention runs in a thread of its own on the writer's connection: sharing the writer's
+    transaction, its rollback would undo rows the writer then counted as stored."""
+    store = SqliteEvents(tmp_path / "events.db")
+    events = [prepare(t, 1, "a", None, 0) for t in stored_events(minutes=5)]
+    old, new = events[:100], events[100:]
+    store.append(old)
+    cutoff = max(e.ts_us for e in old) + 1
+    inside, release = threading.Event(), threading.Event()
+    insert_rows = events_module._insert_rows
+
+    def held(*args: Any) -> None:
+        inside.set()
+        release.wait(10)
+        insert_rows(*args)
+
+    monkeypatch.setattr(events_module, "_insert_rows", held)
+    writing = threading.Thread(target=store.append, args=(new,))
+    writing.start()
+    assert inside.wait(10)
+    deleted: list[int] = []
+    retention = threading.Thread(target=lambda: deleted.append(store.delete_before(cutoff)))
+    retention.start()
+    retention.join(0.3)
+    assert retention.is_alive()  # waiting for the writer's commit
+    release.set()
+    writing.join(10)
+    retention.join(10)
+    assert deleted == [sum(e.ts_us < cutoff for e in events)]
+    kept = [e for e in events if e.ts_us >= cutoff]
+    assert store.count(ALL, 0, 2**62) == len(kept)

@@ -333,6 +333,10 @@ class SqliteEvents:
         self._query_limit_s = query_time_limit_ms / 1000
         self._facet_limit_s = facet_time_limit_ms / 1000
         self._checkpointer: Checkpointer | None = None  # started by the first write
+        # One transaction at a time on the writer connection: the writer thread's commits and
+        # retention's deletions (run in another thread) would otherwise share a transaction,
+        # and a rollback of one would undo the other's rows after it had counted them stored.
+        self._write_lock = threading.Lock()
 
     # --- writes (one writer thread) -------------------------------------------------------
 
@@ -342,6 +346,10 @@ class SqliteEvents:
         return self.append_encoded([(encode(event), event.message) for event in events])
 
     def append_encoded(self, events: list[tuple[Encoded, str]]) -> int:
+        with self._write_lock:
+            return self._append_locked(events)
+
+    def _append_locked(self, events: list[tuple[Encoded, str]]) -> int:
         db = self._writer
         if self._checkpointer is None:
             self._checkpointer = Checkpointer(self.path, db)
@@ -411,7 +419,7 @@ class SqliteEvents:
         """Delete the events whose time is before `ts_us`; how many were deleted."""
         deleted = 0
         while True:  # in slices, so the writer is never held for long
-            with self._writer as db:
+            with self._write_lock, self._writer as db:
                 old = db.execute(
                     "SELECT seq, ts, source_ip, user_name FROM events WHERE ts < ? LIMIT 5000",
                     (ts_us,),
