@@ -7,6 +7,8 @@ intake over HTTP exactly as an agent would send it.
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,9 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
     server = ServeProcess(data_dir, port)
     url = server.url
     print(f"starting kubetrail serve on {url} ...", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) ends the demo as Ctrl-C does: the service it started stops too
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.start()
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -74,6 +79,10 @@ def run(data_dir: Path, port: int, minutes: int, seed: int, keep_serving: bool) 
         return 0
     finally:
         server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _report(url: str, token: str, alerts: list[dict[str, object]], data_dir: Path) -> None:
