@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kubetrail.api.auth import TokenAuth
 from kubetrail.api.errors import ApiError
+from kubetrail.api.responses import JSONResponse
 from kubetrail.auth import Role
 from kubetrail.detect.alerts import STATUSES, AlertNotFound, AlertStore
 from kubetrail.detect.rules import LEVELS

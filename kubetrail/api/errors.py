@@ -14,7 +14,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from kubetrail.api.responses import JSONResponse
 
 log = logging.getLogger("kubetrail.api")
 

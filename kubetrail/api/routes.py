@@ -17,11 +17,11 @@ from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kubetrail.api.auth import TokenAuth
 from kubetrail.api.errors import ApiError
+from kubetrail.api.responses import JSONResponse
 from kubetrail.auth import Role
 from kubetrail.parse import describe
 from kubetrail.query import Compiled, QueryError, QuerySyntaxError, compile_query, parse_time

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kubetrail.api.errors import ApiError
+from kubetrail.api.responses import JSONResponse
 from kubetrail.ingest import forms
 from kubetrail.ingest.body import check_json_content_type, read_body
 from kubetrail.ingest.keys import IntakeResolver, key_from_request

@@ -15,7 +15,7 @@ from multiprocessing.process import BaseProcess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +23,7 @@ from kubetrail.api import errors
 from kubetrail.api.alerts import AlertsApi
 from kubetrail.api.auth import TokenAuth
 from kubetrail.api.openapi import OPENAPI
+from kubetrail.api.responses import JSONResponse
 from kubetrail.api.routes import SearchApi
 from kubetrail.detect.alerts import AlertStore
 from kubetrail.detect.engine import Engine
