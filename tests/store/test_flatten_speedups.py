@@ -138,3 +138,14 @@ def test_the_c_walk_is_built_where_ci_runs() -> None:
     if not os.environ.get("CI"):
         pytest.skip("checked in CI, where a C compiler is present")
     assert _flatten is not None
+
+
+@needs_c
+def test_a_document_nested_past_the_recursion_limit_raises_recursion_error() -> None:
+    doc: Any = "leaf"
+    for depth in range(20_000):  # deeper than Python's limit, and than C's stack would take
+        doc = {"a": doc} if depth % 2 else [doc]
+    for walk in (schema.flatten, schema._flattened):
+        with pytest.raises(RecursionError):
+            walk({"nested": doc})
+    assert_same({"nested": {"a": [{"a": ["leaf"]}]}})  # and the walks still agree after

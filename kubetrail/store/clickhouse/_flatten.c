@@ -12,7 +12,9 @@
  * control characters escaped, the short escapes where JSON has them), an int of 64 bits, a
  * bool and None; any other value (a float, an int past 64 bits, a str that is not valid
  * UTF-8) goes to the Python `_json_text`, errors included. Strings go through the Python
- * side's cache of texts, with the same bound.
+ * side's cache of texts, with the same bound. Each path is built once, with its kind, and
+ * kept (`children`). A document nested past Python's recursion limit raises RecursionError,
+ * as the Python walk does.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -143,7 +145,7 @@ leaf_text(PyObject *value)
     return PyObject_CallOneArg(json_text, value);
 }
 
-/* adds the list `list` at `key` of dict `paths`, creating it (borrowed; NULL on error) */
+/* the list at `key` of dict `paths`, created if missing (borrowed; NULL on error) */
 static PyObject *
 list_at(PyObject *paths, PyObject *key)
 {
@@ -254,8 +256,25 @@ add_leaf(PyObject *path, int kind, PyObject *value, Flat *flat)
 
 /* walks `value` at `path` (of kind `kind`, for a leaf) into `flat`: 1 done, 0 declined,
  * -1 error */
+static int add_nested(PyObject *path, int kind, PyObject *value, Flat *flat);
+
 static int
 add(PyObject *path, int kind, PyObject *value, Flat *flat)
+{
+    if (!PyDict_CheckExact(value) && !PyList_CheckExact(value))
+        return add_leaf(path, kind, value, flat);
+    /* a document nested past Python's recursion limit raises RecursionError, as the Python
+     * walk does, instead of overflowing the C stack */
+    if (Py_EnterRecursiveCall(" while flattening a document"))
+        return -1;
+    int done = add_nested(path, kind, value, flat);
+    Py_LeaveRecursiveCall();
+    return done;
+}
+
+/* `add` of a dict or a list */
+static int
+add_nested(PyObject *path, int kind, PyObject *value, Flat *flat)
 {
     if (PyDict_CheckExact(value)) {
         if (PyList_Append(flat->objects, path) < 0)
@@ -280,17 +299,14 @@ add(PyObject *path, int kind, PyObject *value, Flat *flat)
         }
         return 1;
     }
-    if (PyList_CheckExact(value)) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
-            PyObject *item = Py_NewRef(PyList_GET_ITEM(value, i));
-            int done = add(path, kind, item, flat);
-            Py_DECREF(item);
-            if (done != 1)
-                return done;
-        }
-        return 1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(value, i));
+        int done = add(path, kind, item, flat);
+        Py_DECREF(item);
+        if (done != 1)
+            return done;
     }
-    return add_leaf(path, kind, value, flat);
+    return 1;
 }
 
 static PyObject *

@@ -142,7 +142,7 @@ MIGRATIONS: Final = [
 ]
 # column -> the table that indexes it in bulk (see MIGRATIONS)
 MERGED_INDEXES: Final = {"source_ip": "source_index", "user_name": "user_index"}
-# rows per merge into source_index: an address search reads at most this many rows unmerged
+# rows per merge into the merged indexes: a lookup reads at most this many rows unmerged
 MERGE_EVENTS: Final = 50_000
 # a value held by fewer rows than this (or than 1% of the store) is looked up
 FEW_ROWS_AT_LEAST: Final = 1_000
