@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -119,134 +117,68 @@ def test_the_wal_starts_over_during_a_long_burst(
     store.close()
 
 
-def _codes(store: SqliteEvents, query: str) -> list[str]:
+def _addresses(store: SqliteEvents, query: str) -> list[str]:
     compiled = compile_query(query, store.dialect)
     page = store.search(compiled, 0, 2**62, 10_000, None)
     return sorted(e["event"]["code"] for e in page.events)
 
 
-def _entries(store: SqliteEvents, index: str) -> int:
-    count: int = store._reader().execute(f"SELECT count(*) FROM {index}").fetchone()[0]  # noqa: S608
-    return count
-
-
-def _user(doc: dict[str, Any]) -> str:
-    return str(doc["user"]["username"])
-
-
-def _source(doc: dict[str, Any]) -> str:
-    return str(doc["sourceIPs"][0])
-
-
-@pytest.mark.parametrize(
-    ("field", "index", "value_of"),
-    [("source.ip", "source_index", _source), ("user.name", "user_index", _user)],
-)
-def test_merged_index_searches_read_merged_and_recent_rows_alike(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    field: str,
-    index: str,
-    value_of: Callable[[dict[str, Any]], str],
-) -> None:
-    monkeypatch.setattr(events_module, "MERGE_EVENTS", 400)
-    store = SqliteEvents(tmp_path / "events.db")
-    docs = [orjson.loads(t) for t in stored_events(minutes=20)]
-    values = [value_of(d) for d in docs]
-    common = max(set(values), key=values.count)
-    for start in range(0, len(docs), 250):  # merged every 500 rows: the last ones are not
-        store.append(
-            [prepare(orjson.dumps(d).decode(), 1, "a", None, 0) for d in docs[start : start + 250]]
-        )
-    merged = _entries(store, index)
-    assert 0 < merged < len(docs)
-    want = sorted(d["auditID"] for d in docs if value_of(d) == common)
-    assert _codes(store, f'{field}:"{common}"') == want
-    others = sorted(d["auditID"] for d in docs if value_of(d) != common)
-    assert _codes(store, f'NOT {field}:"{common}"') == others
-    assert _codes(store, f'{field}:"{common}" OR NOT {field}:"{common}"') == sorted(
-        d["auditID"] for d in docs
-    )
-    # a value few rows hold is looked up; one most rows hold is tested row by row
-    rare = min(set(values), key=values.count)
-    monkeypatch.setattr(events_module, "FEW_ROWS_AT_LEAST", values.count(rare) + 1)
-    assert index in compile_query(f'{field}:"{rare}"', store.dialect).where
-    assert index not in compile_query(f'{field}:"{common}"', store.dialect).where
-    for each in (rare, common):
-        held = sorted(d["auditID"] for d in docs if value_of(d) == each)
-        assert _codes(store, f'{field}:"{each}"') == held
-    # retention forgets the merged entries of what it deletes
-    assert store.delete_before(2**62) == len(docs)
-    assert _entries(store, index) == 0
-    assert _codes(store, f'{field}:"{common}"') == []
-
-
-def test_a_user_facet_counts_the_merged_index_and_the_rows_past_it(
+def test_address_searches_read_merged_and_recent_rows_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(events_module, "MERGE_EVENTS", 400)
     store = SqliteEvents(tmp_path / "events.db")
-    events = [prepare(t, 1, "a", None, 0) for t in stored_events(minutes=20)]
-    for start in range(0, len(events), 250):
-        store.append(events[start : start + 250])
-    merged = store._reader().execute("SELECT count(*) FROM user_index").fetchone()[0]
-    assert 0 < merged < len(events)
-
-    def counted(start_us: int, end_us: int) -> dict[str, int]:
-        return dict(store.facet("user.name", ALL, start_us, end_us, 1000).values)
-
-    def held(start_us: int, end_us: int) -> dict[str, int]:
-        names = (e.doc.get("user", {}).get("name") for e in kept if start_us <= e.ts_us < end_us)
-        return dict(Counter(name for name in names if name is not None))
-
-    kept = events
-    times = sorted(e.ts_us for e in events)
-    middle = times[len(times) // 2]
-    assert counted(0, 2**62) == held(0, 2**62)
-    assert counted(middle, 2**62) == held(middle, 2**62)
-    # the same counts as the rows give when the query must read them
-    by_rows = store.facet(
-        "user.name", compile_query("event.action:*", store.dialect), 0, 2**62, 1000
+    docs = [orjson.loads(t) for t in stored_events(minutes=20)]
+    sources = [d["sourceIPs"][0] for d in docs]
+    address = max(set(sources), key=sources.count)
+    for start in range(0, len(docs), 250):  # merged every 500 rows: the last ones are not
+        store.append(
+            [prepare(orjson.dumps(d).decode(), 1, "a", None, 0) for d in docs[start : start + 250]]
+        )
+    merged = store._reader().execute("SELECT count(*) FROM source_index").fetchone()[0]
+    assert 0 < merged < len(docs)
+    want = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] == address)
+    assert _addresses(store, f'source.ip:"{address}"') == want
+    others = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] != address)
+    assert _addresses(store, f'NOT source.ip:"{address}"') == others
+    assert _addresses(store, f'source.ip:"{address}" OR NOT source.ip:"{address}"') == sorted(
+        d["auditID"] for d in docs
     )
-    assert dict(by_rows.values) == held(0, 2**62)
-    # retention takes the index entries with the rows, slice by slice
-    store.delete_before(middle)
-    kept = [e for e in events if e.ts_us >= middle]
-    assert counted(0, 2**62) == held(0, 2**62)
+    # an address few rows hold is looked up; one most rows hold is tested row by row
+    rare = min(set(sources), key=sources.count)
+    monkeypatch.setattr(events_module, "FEW_ROWS_AT_LEAST", sources.count(rare) + 1)
+    assert "source_index" in compile_query(f'source.ip:"{rare}"', store.dialect).where
+    assert "source_index" not in compile_query(f'source.ip:"{address}"', store.dialect).where
+    for each in (rare, address):
+        held = sorted(d["auditID"] for d in docs if d["sourceIPs"][0] == each)
+        assert _addresses(store, f'source.ip:"{each}"') == held
+    # retention forgets the merged entries of what it deletes
+    assert store.delete_before(2**62) == len(docs)
+    assert store._reader().execute("SELECT count(*) FROM source_index").fetchone()[0] == 0
+    assert _addresses(store, f'source.ip:"{address}"') == []
 
 
-# what takes each schema back to the one before (kubetrail.store.sqlite.events.MIGRATIONS)
-_UNDO = {
-    3: "DROP TABLE user_index; DELETE FROM index_marks WHERE name = 'user_index';"
-    "CREATE INDEX events_user ON events(user_name, ts); PRAGMA user_version = 2;",
-    2: "DROP TABLE source_index; DROP TABLE index_marks;"
-    "CREATE INDEX events_source ON events(source_ip, ts); PRAGMA user_version = 1;",
-}
-
-
-@pytest.mark.parametrize("version", [1, 2])
-def test_a_store_made_before_gets_its_merged_indexes(tmp_path: Path, version: int) -> None:
+def test_a_store_made_before_gets_its_address_index(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     store = SqliteEvents(path)
     texts = stored_events(minutes=5)
     store.append([prepare(t, 1, "a", None, 0) for t in texts])
     store.close()
-    old = connect(path)  # back to `version`: the indexes it had on the events table
-    for undone in range(3, version, -1):
-        old.executescript(_UNDO[undone])
+    old = connect(path)  # back to schema 1: the address index on the events table
+    old.executescript(
+        "DROP TABLE source_index; DROP TABLE index_marks;"
+        "CREATE INDEX events_source ON events(source_ip, ts); PRAGMA user_version = 1;"
+    )
     old.close()
     reopened = SqliteEvents(path)
-    docs = [orjson.loads(t) for t in texts]
-    for field, value_of in (("source.ip", _source), ("user.name", _user)):
-        value = value_of(docs[0])
-        want = sorted(d["auditID"] for d in docs if value_of(d) == value)
-        assert _codes(reopened, f'{field}:"{value}"') == want
-    # each migration indexes every row there is (a new store's addresses wait for a slice)
-    assert _entries(reopened, "user_index") == len(texts)
-    assert _entries(reopened, "source_index") == (len(texts) if version < 2 else 0)
-    names = [prepare(t, 1, "a", None, 0).doc.get("user", {}).get("name") for t in texts]
-    users = Counter(name for name in names if name is not None)
-    assert dict(reopened.facet("user.name", ALL, 0, 2**62, 1000).values) == users
+    address = orjson.loads(texts[0])["sourceIPs"][0]
+    want = sorted(
+        orjson.loads(t)["auditID"] for t in texts if orjson.loads(t)["sourceIPs"][0] == address
+    )
+    assert _addresses(reopened, f'source.ip:"{address}"') == want
+    assert reopened._reader().execute("SELECT count(*) FROM source_index").fetchone()[0] == len(
+        texts
+    )
 
 
 def test_retention_waits_for_the_commit_in_progress(

@@ -10,7 +10,6 @@ progress handler.
 from __future__ import annotations
 
 import base64
-import functools
 import re
 import sqlite3
 import threading
@@ -66,20 +65,20 @@ HOT_COLUMNS: Final = (
 # makes retries idempotent, user and address serve the hunts for one principal or one source.
 # Other fields, auditID included, are filtered on the narrow rows as they are scanned.
 #
-# Migrations 2 and 3: the source address and the user are indexed apart, in bulk. An index
-# takes each commit's inserts wherever their keys fall, and a commit writes every page it
-# touched: when events arrive out of time order (a sender replaying a backlog, several
-# clusters' clocks, the shared check's corpus, which runs through the same hour over and over)
-# or from many addresses, each commit rewrote a good part of such an index. On the shared
-# check's corpus the (user, time) index cost a quarter of SQLite's insert time at 200k events
-# (20.4 us per event with it, 15.5 without; 11.1 KB written per event against 8.2), and more
-# as the store grows. Each `*_index` table takes the rows in slices of `MERGE_EVENTS`, sorted,
-# each of its pages written once per slice; the rows past its mark in `index_marks` (at most
-# one slice, a range of `seq`) are read from `events` directly. The SQLite dialect writes
-# `source.ip:X` or `user.name:X` as a lookup in both when few rows hold X (`_few_hold`); a
-# value most events hold (a node's address, a controller's account) is found sooner by
-# reading rows newest first. A facet of the user over all events counts the index and the
-# rows past its mark.
+# Migration 2: the source address is indexed apart, in bulk. Clusters, and the sources of a
+# fleet, spread their events over many addresses: an index on the address then takes each
+# commit's inserts all over its range, and a commit writes every page it touched, so each
+# commit rewrote the whole address index (at 200k events on the shared check's corpus, 15% of
+# the intake's rate, and growing with the store). `source_index` takes the rows in slices of
+# `MERGE_EVENTS`, sorted, each of its pages written once per slice; the rows past its mark in
+# `index_marks` (at most one slice, a range of `seq`) are read from `events` directly. The
+# SQLite dialect writes `source.ip:X` as a lookup in both when few rows hold X (`_few_hold`);
+# an address most events come from (a node's) is found sooner by reading rows newest first.
+#
+# The user's index stays on `events`: merged the same way (tried), it saved a quarter of the
+# insert time on a stream out of time order, but a hunt for one user among others (`user.name:X
+# AND kubernetes.resource:secrets`, newest first) went from 8 ms to 61 ms at a million events:
+# (user, time) gives that user's rows in time order, a merged lookup gives them all, unsorted.
 MIGRATIONS: Final = [
     """
     CREATE TABLE events (
@@ -126,26 +125,15 @@ MIGRATIONS: Final = [
         ORDER BY source_ip, ts, seq;
     INSERT INTO index_marks SELECT 'source_index', coalesce(max(seq), 0) FROM events;
     """,
-    """
-    DROP INDEX events_user;
-    CREATE TABLE user_index (
-        user_name TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        PRIMARY KEY (user_name, ts, seq)
-    ) WITHOUT ROWID;
-    INSERT INTO user_index
-        SELECT user_name, ts, seq FROM events WHERE user_name IS NOT NULL
-        ORDER BY user_name, ts, seq;
-    INSERT INTO index_marks SELECT 'user_index', coalesce(max(seq), 0) FROM events;
-    """,
 ]
-# column -> the table that indexes it in bulk (see MIGRATIONS)
-MERGED_INDEXES: Final = {"source_ip": "source_index", "user_name": "user_index"}
-# rows per merge into the merged indexes: a lookup reads at most this many rows unmerged
+# rows per merge into source_index: an address search reads at most this many rows unmerged
 MERGE_EVENTS: Final = 50_000
-# a value held by fewer rows than this (or than 1% of the store) is looked up
+# an address held by fewer rows than this (or than 1% of the store) is looked up
 FEW_ROWS_AT_LEAST: Final = 1_000
+_MERGE_SOURCES: Final = (
+    "INSERT OR IGNORE INTO source_index SELECT source_ip, ts, seq FROM events "
+    "WHERE seq > ? AND seq <= ? AND source_ip IS NOT NULL ORDER BY source_ip, ts, seq"
+)
 
 _INSERT_EVENT: Final = (
     "INSERT OR IGNORE INTO events(seq, ts, id, intake, code, action, outcome, user_name, "
@@ -236,16 +224,15 @@ def _table(where: str) -> str:
 
 
 _READS_BODY: Final = re.compile(r"\b(doc|message)\b")
-# what `compile_query` makes of `*`
-_EVERY_EVENT: Final = "1"
+_INDEXED: Final = frozenset({"user_name"})
 
 
-def _facet_values(field: str, table: str) -> tuple[str, list[Any]]:
-    """A SELECT of one `value` per event (per element for list fields) of `field`, and its
-    parameters."""
-    column = _column(field)
+def _facet_values(field: str, table: str) -> tuple[str, list[Any], bool]:
+    """A SELECT of one `value` per event (per element for list fields) of `field`, its
+    parameters, and whether the value comes from an indexed column."""
+    column = _COLUMN_OF.get(field) or ("intake" if field == "intake" else None)
     if column is not None:
-        return f"SELECT {column} AS value FROM {table}", []
+        return f"SELECT {column} AS value FROM {table}", [], column in _INDEXED
     _json_path(field)  # validates the name
     # one json_each per list the field runs through: `kubernetes.spec.containers.name` is the
     # name of each container, `user.roles` each role
@@ -256,33 +243,11 @@ def _facet_values(field: str, table: str) -> tuple[str, list[Any]]:
         params.append(_path(segment))
         source = f"j{depth}.value"
     if not joins:
-        return "SELECT json_extract(doc, ?) AS value FROM events_v", [_path(last)]
+        return "SELECT json_extract(doc, ?) AS value FROM events_v", [_path(last)], False
     value = f"json_extract({source}, ?)" if last else source
     if last:
         params.insert(0, _path(last))  # the value's placeholder comes first in the text
-    return f"SELECT {value} AS value FROM events_v, {', '.join(joins)}", params
-
-
-def _column(field: str) -> str | None:
-    return _COLUMN_OF.get(field) or ("intake" if field == "intake" else None)
-
-
-def _merged_counts(column: str, index: str) -> str:
-    """A SELECT of (`value`, `n`) of `column` over every event in a time range (4 parameters),
-    from its merged index and the rows past the index's mark (see `MIGRATIONS`).
-
-    Each part is counted apart: the index is read in its key order and counted as it goes,
-    only the recent rows (one slice at most) are sorted. (Counting the two together sorted
-    every entry: 560 ms for a million events, against 80 ms.) The names come from the schema,
-    never from the request.
-    """
-    return (
-        f"SELECT {column} AS value, count(*) AS n FROM {index} "
-        f"WHERE ts >= ? AND ts < ? GROUP BY {column} UNION ALL "
-        f"SELECT {column}, count(*) FROM events "
-        f"WHERE seq > (SELECT seq FROM index_marks WHERE name = '{index}') "
-        f"AND +ts >= ? AND +ts < ? GROUP BY {column}"
-    )
+    return f"SELECT {value} AS value FROM events_v, {', '.join(joins)}", params, False
 
 
 def iso_us(ts_us: int) -> str:
@@ -319,16 +284,10 @@ class SqliteEvents:
         self.path = path
         self._writer = connect(path)
         migrate(self._writer, MIGRATIONS)
-        self.dialect = SqliteDialect(
-            {
-                column: Lookup(index, functools.partial(self._few_hold, index, column))
-                for column, index in MERGED_INDEXES.items()
-            }
-        )
-        # each merged index's mark: the last row it holds
-        self._marks: dict[str, int] = {
-            name: seq for name, seq in self._writer.execute("SELECT name, seq FROM index_marks")
-        }
+        self.dialect = SqliteDialect({"source_ip": Lookup("source_index", self._few_hold)})
+        self._merged: int = self._writer.execute(
+            "SELECT seq FROM index_marks WHERE name = 'source_index'"
+        ).fetchone()[0]
         self._local = threading.local()
         self._query_limit_s = query_time_limit_ms / 1000
         self._facet_limit_s = facet_time_limit_ms / 1000
@@ -384,59 +343,47 @@ class SqliteEvents:
                 ],
             )
         last = first + len(events) - 1
-        if last - min(self._marks.values()) >= MERGE_EVENTS:
+        if last - self._merged >= MERGE_EVENTS:
             self._merge(last)
         return len(stored)
 
-    def _few_hold(self, index: str, column: str, value: str) -> bool:
-        """True when fewer than 1% of the rows (or than FEW_ROWS_AT_LEAST) hold `value`."""
+    def _few_hold(self, address: str) -> bool:
+        """True when fewer than 1% of the rows (or than FEW_ROWS_AT_LEAST) hold `address`."""
         enough = max(FEW_ROWS_AT_LEAST, self._newest_seq() // 100)
         held = (
             self._reader()
             .execute(
-                # the names come from MERGED_INDEXES, never from the query
-                f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {column} = ? LIMIT ?)",
-                (value, enough),
+                "SELECT count(*) FROM (SELECT 1 FROM source_index WHERE source_ip = ? LIMIT ?)",
+                (address, enough),
             )
             .fetchone()[0]
         )
         return bool(held < enough)
 
     def _merge(self, last: int) -> None:
-        """Index the rows up to `last` in each merged index (see `MIGRATIONS`)."""
+        """Index the addresses of the rows up to `last` (see `MIGRATIONS`)."""
         with self._writer as db:
-            for column, index in MERGED_INDEXES.items():
-                db.execute(
-                    f"INSERT OR IGNORE INTO {index} SELECT {column}, ts, seq FROM events "
-                    f"WHERE seq > ? AND seq <= ? AND {column} IS NOT NULL "
-                    f"ORDER BY {column}, ts, seq",
-                    (self._marks[index], last),
-                )
-                db.execute("UPDATE index_marks SET seq = ? WHERE name = ?", (last, index))
-        self._marks = dict.fromkeys(self._marks, last)
+            db.execute(_MERGE_SOURCES, (self._merged, last))
+            db.execute("UPDATE index_marks SET seq = ? WHERE name = 'source_index'", (last,))
+        self._merged = last
 
     def delete_before(self, ts_us: int) -> int:
         """Delete the events whose time is before `ts_us`; how many were deleted."""
         deleted = 0
         while True:  # in slices, so the writer is never held for long
             with self._write_lock, self._writer as db:
-                old = db.execute(
-                    "SELECT seq, ts, source_ip, user_name FROM events WHERE ts < ? LIMIT 5000",
-                    (ts_us,),
-                ).fetchall()
+                old = [
+                    r[0]
+                    for r in db.execute("SELECT seq FROM events WHERE ts < ? LIMIT 5000", (ts_us,))
+                ]
                 if not old:
+                    # merged entries of deleted rows; a search never returns them anyway,
+                    # as it reads the rows they point to
+                    db.execute("DELETE FROM source_index WHERE ts < ?", (ts_us,))
                     return deleted
-                # with their merged index entries, in the same transaction: a facet that
-                # counts an index counts what the store holds
-                for column, index in MERGED_INDEXES.items():
-                    db.executemany(
-                        f"DELETE FROM {index} WHERE {column} = ? AND ts = ? AND seq = ?",
-                        [(r[column], r["ts"], r["seq"]) for r in old if r[column] is not None],
-                    )
-                seqs = [r["seq"] for r in old]
-                marks = ",".join("?" * len(seqs))
-                db.execute(f"DELETE FROM bodies WHERE seq IN ({marks})", seqs)
-                deleted += db.execute(f"DELETE FROM events WHERE seq IN ({marks})", seqs).rowcount
+                marks = ",".join("?" * len(old))
+                db.execute(f"DELETE FROM bodies WHERE seq IN ({marks})", old)
+                deleted += db.execute(f"DELETE FROM events WHERE seq IN ({marks})", old).rowcount
 
     # --- reads (any thread) ---------------------------------------------------------------
 
@@ -501,22 +448,16 @@ class SqliteEvents:
         return count
 
     def facet(self, field: str, query: Where, start_us: int, end_us: int, size: int) -> Facet:
-        column = _column(field)
-        index = MERGED_INDEXES.get(column or "")
-        if column is not None and index is not None and query.where == _EVERY_EVENT:
-            sql = (
-                f"SELECT value, sum(n) AS n FROM ({_merged_counts(column, index)}) "
-                "WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT ?"
-            )
-            params: list[Any] = [start_us, end_us, start_us, end_us, size]
-        else:
-            values_sql, extra = _facet_values(field, _table(query.where))
-            sql = (
-                f"SELECT value, count(*) AS n FROM ({values_sql} "
-                f"WHERE ts >= ? AND ts < ? AND ({query.where})) "
-                "WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT ?"
-            )
-            params = [*extra, start_us, end_us, *query.params, size]
+        values_sql, extra, indexed = _facet_values(field, _table(query.where))
+        # an indexed field is counted from its (field, ts) index, read whole: `+ts` keeps the
+        # planner from preferring the time index and a row lookup per event
+        ts = "+ts" if indexed else "ts"
+        sql = (
+            f"SELECT value, count(*) AS n FROM ({values_sql} "
+            f"WHERE {ts} >= ? AND {ts} < ? AND ({query.where})) "
+            "WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT ?"
+        )
+        params = [*extra, start_us, end_us, *query.params, size]
         try:
             with self._limited(self._facet_limit_s) as db:
                 rows = db.execute(sql, params).fetchall()
