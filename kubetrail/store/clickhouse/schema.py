@@ -150,7 +150,7 @@ def flatten(doc: dict[str, Any]) -> Flat:
     Objects are listed apart by path, so that `field:*` finds them set. Fields
     kept in hot columns and in path columns are returned apart, not in the pairs: queries read
     those from their columns. One walk serves all: this runs for every stored event, in C
-    where the extension is built (`_flatten.c`, 4-5x faster), else in Python (`_flattened`).
+    where the extension is built (`_flatten.c`, about 3x faster), else in Python (`_flattened`).
     """
     if _flatten is not None:
         done = _flatten.flatten(doc)
