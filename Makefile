@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint typecheck unit bench bench-store services clean chromium screenshots
 
 # setup.py builds the C speedups in place: a change to them reinstalls
-$(STAMP): pyproject.toml setup.py kubetrail/parse/_speedups.c kubetrail/store/clickhouse/_flatten.c
+$(STAMP): pyproject.toml setup.py kubetrail/parse/_speedups.c kubetrail/store/clickhouse/_flatten.c kubetrail/store/clickhouse/_native.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

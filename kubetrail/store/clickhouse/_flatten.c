@@ -5,7 +5,7 @@
  * `flatten(doc)` walks the document as kubetrail.store.clickhouse.schema._flattened does and
  * returns the same five containers, (keys, values, objects, hot, paths), or None where it
  * declines (a key that is not a str): the Python walk, which is the reference, then does it
- * and raises what it raises. The tests (tests/scale/test_flatten_speedups.py) check that
+ * and raises what it raises. The tests (tests/store/test_flatten_speedups.py) check that
  * both give the same containers, down to the JSON texts.
  *
  * A leaf's JSON text is written here for a str (orjson's form: UTF-8, with `"`, `\` and the

@@ -40,6 +40,7 @@ from kubetrail.store.base import (
     StoreError,
     Where,
 )
+from kubetrail.store.clickhouse.native import NativeClient, Rows
 from kubetrail.store.clickhouse.schema import (
     INSERT_COLUMNS,
     MESSAGE_INDEX,
@@ -162,7 +163,7 @@ class ClickHouseEvents:
 
     def _connect(self, host: str, port: int, database: str) -> Client:
         u = self.url
-        return Client(
+        return NativeClient(
             host=host,
             port=port,
             database=database,
@@ -275,11 +276,13 @@ class ClickHouseEvents:
             }
         new = [event for i, (_, event) in batch.items() if i not in stored]
         if new:
+            rows = Rows(to_row(event) for event in new)
             with self._write_lock, self._errors(self._query_limit_s):
-                # rows are built lazily: the server stores one block while the next is built
+                # the server stores the insert as one part (its squashing of blocks) when it
+                # ends: nothing to gain from building the rows as the blocks go
                 self._client().execute(
                     f"INSERT INTO {TABLE} ({', '.join(INSERT_COLUMNS)}) VALUES",
-                    (to_row(event) for event in new),
+                    rows,
                     settings={"insert_block_size": INSERT_BLOCK},
                 )
         return len(new)
