@@ -56,8 +56,8 @@ def upgraded(clickhouse_url: str) -> Iterator[ClickHouseEvents]:
     before = event(1, ["system:masters", "system:authenticated"], "kubectl/v1.30.2")
     row = dict(zip(INSERT_COLUMNS, to_clickhouse_row(before), strict=True))
     flat = flatten(before.doc)
-    for path, texts in flat.paths.items():
-        listed = texts if isinstance(texts, list) else [texts]
+    for path, texts in zip(PATH_COLUMNS, flat.paths, strict=True):
+        listed = texts if isinstance(texts, list) else [texts] if texts else []  # "": absent
         row["doc_keys"] += [path] * len(listed)
         row["doc_values"] += listed
     row["doc_keys"] += flat.objects

@@ -20,6 +20,7 @@ from kubetrail.demo.generate import lines
 from kubetrail.parse import normalize
 from kubetrail.query.clickhouse import LIST_PATHS, PATH_COLUMNS
 from kubetrail.store.clickhouse import schema
+from kubetrail.store.sqlite.events import HOT_COLUMNS
 from tests.test_parse_errors import REAL_EVENTS
 
 try:
@@ -54,13 +55,14 @@ def test_the_demo_cluster_and_real_events_are_flattened_alike_in_c() -> None:
     # pod specs, roles, labels: every kind of place a leaf goes is exercised
     flats = [schema.flatten(doc) for doc in docs]
     assert any(flat.keys for flat in flats)
-    assert any(isinstance(v, list) for flat in flats for v in flat.paths.values())
-    assert any(isinstance(v, str) for flat in flats for v in flat.paths.values())
+    assert any(v and isinstance(v, list) for flat in flats for v in flat.paths)
+    assert any(v and isinstance(v, str) for flat in flats for v in flat.paths)
 
 
 # keys that make up the paths of hot, path and list-path columns, and others
 SEGMENTS = [
     *sorted({part for path in PATH_COLUMNS for part in path.split(".")}),
+    *sorted({part for field, _ in HOT_COLUMNS for part in field.split(".")}),
     "message",
     "event",
     "action",
@@ -111,6 +113,46 @@ def test_odd_documents_are_flattened_alike(doc: dict[Any, Any]) -> None:
     assert_same(doc)
 
 
+STATUS = next(field for field, column in HOT_COLUMNS if column == "status_code")
+TEXTS = [field for field, column in HOT_COLUMNS if column != "status_code"]
+
+
+def nested(field: str, value: Any) -> dict[str, Any]:
+    *parents, last = field.split(".")
+    doc: dict[str, Any] = {last: value}
+    for part in reversed(parents):
+        doc = {part: doc}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("value", "column"),
+    [
+        *[(404, 404), (0, 0), (65535, 65535), (65536, None), (-1, None), (2**70, None)],
+        *[(True, None), ("404", None), (4.0, None), (None, None), ([200], 200)],
+    ],
+)
+def test_the_status_column_takes_an_int_that_fits_a_uint16(value: Any, column: Any) -> None:
+    at = [field for field, _ in HOT_COLUMNS].index(STATUS)
+    for walk in (schema.flatten, schema._flattened):
+        assert walk(nested(STATUS, value)).hot[at] == column
+
+
+@pytest.mark.parametrize(
+    ("value", "column"),
+    [
+        *[("get", "get"), ("", ""), (7, "7"), (2**70, str(2**70)), (True, "True")],
+        *[(1.5, ""), (None, ""), (["a", "b"], "b")],
+    ],
+)
+def test_a_text_column_takes_a_str_or_the_digits_of_an_int(value: Any, column: Any) -> None:
+    at = [field for field, _ in HOT_COLUMNS].index(TEXTS[0])
+    for walk in (schema.flatten, schema._flattened):
+        flat = walk(nested(TEXTS[0], value))
+        assert flat.hot[at] == column
+        assert flat.hot.count("") == len(TEXTS) - (column != "")  # the others: absent
+
+
 @needs_c
 def test_the_caches_stay_bounded_and_right() -> None:
     # ever-new keys (labels) and values (uids): the caches start over, the walks still agree
@@ -128,7 +170,7 @@ def test_list_paths_collect_every_element_in_order() -> None:
     for part in reversed(parents):
         doc = {part: [doc, doc] if part == parents[-1] else doc}
     flat = schema.flatten(doc)
-    assert flat.paths[path] == ['"a"', '"b"', '"a"', '"b"']
+    assert flat.paths[list(PATH_COLUMNS).index(path)] == ['"a"', '"b"', '"a"', '"b"']
     assert flat == schema._flattened(doc)
 
 

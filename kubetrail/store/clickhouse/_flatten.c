@@ -5,7 +5,8 @@
  * `flatten(doc)` walks the document as kubetrail.store.clickhouse.schema._flattened does and
  * returns the same five containers, (keys, values, objects, hot, paths), or None where it
  * declines (a key that is not a str): the Python walk, which is the reference, then does it
- * and raises what it raises. The tests (tests/store/test_flatten_speedups.py) check that
+ * and raises what it raises. `hot` and `paths` are lists in their columns' order, each value
+ * as its column takes it. The tests (tests/store/test_flatten_speedups.py) check that
  * both give the same containers, down to the JSON texts.
  *
  * A leaf's JSON text is written here for a str (orjson's form: UTF-8, with `"`, `\` and the
@@ -27,7 +28,9 @@ static PyObject *list_paths;   /* frozenset: the path columns that cross a list 
 static PyObject *texts;        /* dict: str -> its JSON text (the Python side's cache) */
 static Py_ssize_t texts_size;  /* the cache's bound */
 static PyObject *json_text;    /* the Python `_json_text`, for every other value */
-static PyObject *s_true, *s_false, *s_null, *s_dot;
+static PyObject *hot_order;    /* tuple: (field, is the status code) per hot column, in order */
+static PyObject *path_order;   /* tuple: (field, crosses a list) per path column, in order */
+static PyObject *s_true, *s_false, *s_null, *s_dot, *s_empty;
 
 /* The paths of the fields met, each with its kind, built once: documents repeat their paths.
  * `children`: parent path -> {key -> (path, kind)}; the top level's parent is None. Bounded:
@@ -309,6 +312,72 @@ add_nested(PyObject *path, int kind, PyObject *value, Flat *flat)
     return 1;
 }
 
+/* the hot fields' values as their columns take them, in `hot_order`: a text column takes a
+ * str, an int as its digits, anything else as ""; the status code an int in 0-65535, else
+ * None (schema._text and schema._status) */
+static PyObject *
+in_column_order(PyObject *hot)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(hot_order);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *field = PyTuple_GET_ITEM(PyTuple_GET_ITEM(hot_order, i), 0);
+        int status = PyObject_IsTrue(PyTuple_GET_ITEM(PyTuple_GET_ITEM(hot_order, i), 1));
+        PyObject *value = PyDict_GetItemWithError(hot, field), *column;
+        if (value == NULL && PyErr_Occurred())
+            goto failed;
+        if (status) {
+            int overflow = 0;
+            long long code = value != NULL && PyLong_CheckExact(value)
+                                 ? PyLong_AsLongLongAndOverflow(value, &overflow)
+                                 : -1;
+            column = !overflow && code >= 0 && code < 65536 ? value : Py_None;
+            Py_INCREF(column);
+        }
+        else if (value != NULL && PyUnicode_CheckExact(value))
+            column = Py_NewRef(value);
+        else if (value != NULL && PyLong_Check(value))
+            column = PyObject_Str(value);
+        else
+            column = Py_NewRef(s_empty);
+        if (column == NULL)
+            goto failed;
+        PyList_SET_ITEM(out, i, column);
+    }
+    return out;
+failed:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* the path columns' values in `path_order`: "" or [] where the document lacks the field */
+static PyObject *
+in_path_order(PyObject *paths)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(path_order);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *path = PyTuple_GET_ITEM(PyTuple_GET_ITEM(path_order, i), 0);
+        int is_list = PyObject_IsTrue(PyTuple_GET_ITEM(PyTuple_GET_ITEM(path_order, i), 1));
+        PyObject *value = PyDict_GetItemWithError(paths, path);
+        if (value == NULL && PyErr_Occurred()) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        value = value != NULL ? Py_NewRef(value) : is_list ? PyList_New(0) : Py_NewRef(s_empty);
+        if (value == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, value);
+    }
+    return out;
+}
+
 static PyObject *
 flatten(PyObject *module, PyObject *doc)
 {
@@ -339,8 +408,13 @@ flatten(PyObject *module, PyObject *doc)
         }
     }
     PyObject *result = NULL;
-    if (done == 1)
-        result = PyTuple_Pack(5, flat.keys, flat.values, flat.objects, flat.hot, flat.paths);
+    if (done == 1) {
+        PyObject *hot = in_column_order(flat.hot), *paths = in_path_order(flat.paths);
+        if (hot && paths)
+            result = PyTuple_Pack(5, flat.keys, flat.values, flat.objects, hot, paths);
+        Py_XDECREF(hot);
+        Py_XDECREF(paths);
+    }
     else if (done == 0)
         result = Py_NewRef(Py_None);
     Py_XDECREF(flat.keys);
@@ -354,12 +428,25 @@ flatten(PyObject *module, PyObject *doc)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *in, *paths, *lists, *cache, *fallback;
+    PyObject *in, *paths, *lists, *cache, *fallback, *hot, *ordered;
     Py_ssize_t size;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!nO:configure", &PyFrozenSet_Type, &in,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!nOO!O!:configure", &PyFrozenSet_Type, &in,
                           &PyFrozenSet_Type, &paths, &PyFrozenSet_Type, &lists, &PyDict_Type,
-                          &cache, &size, &fallback))
+                          &cache, &size, &fallback, &PyTuple_Type, &hot, &PyTuple_Type,
+                          &ordered))
         return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(hot) + PyTuple_GET_SIZE(ordered); i++) {
+        PyObject *pair = i < PyTuple_GET_SIZE(hot)
+                             ? PyTuple_GET_ITEM(hot, i)
+                             : PyTuple_GET_ITEM(ordered, i - PyTuple_GET_SIZE(hot));
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBool_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "configure: hot_order and path_order hold (str, bool) pairs");
+            return NULL;
+        }
+    }
     if (!PyCallable_Check(fallback)) {
         PyErr_SetString(PyExc_TypeError, "configure: json_text must be callable");
         return NULL;
@@ -368,6 +455,8 @@ configure(PyObject *module, PyObject *args)
     Py_XSETREF(path_columns, Py_NewRef(paths));
     Py_XSETREF(list_paths, Py_NewRef(lists));
     Py_XSETREF(json_text, Py_NewRef(fallback));
+    Py_XSETREF(hot_order, Py_NewRef(hot));
+    Py_XSETREF(path_order, Py_NewRef(ordered));
     texts_size = size;
     Py_XSETREF(texts, Py_NewRef(cache)); /* last: `flatten` runs once it is set */
     Py_RETURN_NONE;
@@ -377,7 +466,8 @@ static PyMethodDef methods[] = {
     {"flatten", flatten, METH_O,
      "flatten(doc) -> (keys, values, objects, hot, paths), or None to let Python do it"},
     {"configure", configure, METH_VARARGS,
-     "configure(in_columns, path_columns, list_paths, texts, texts_size, json_text)"},
+     "configure(in_columns, path_columns, list_paths, texts, texts_size, json_text, "
+     "hot_order, path_order)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -393,8 +483,9 @@ PyInit__flatten(void)
     s_false = PyUnicode_InternFromString("false");
     s_null = PyUnicode_InternFromString("null");
     s_dot = PyUnicode_InternFromString(".");
+    s_empty = PyUnicode_InternFromString("");
     children = PyDict_New();
-    if (!s_true || !s_false || !s_null || !s_dot || !children)
+    if (!s_true || !s_false || !s_null || !s_dot || !s_empty || !children)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -5,7 +5,7 @@ from typing import Any
 
 def flatten(
     doc: dict[str, Any], /
-) -> tuple[list[str], list[str], list[str], dict[str, Any], dict[str, Any]] | None: ...
+) -> tuple[list[str], list[str], list[str], list[Any], list[Any]] | None: ...
 def configure(
     in_columns: frozenset[str],
     path_columns: frozenset[str],
@@ -13,5 +13,7 @@ def configure(
     texts: dict[str, str],
     texts_size: int,
     json_text: Callable[[Any], str],
+    hot_order: tuple[tuple[str, bool], ...],
+    path_order: tuple[tuple[str, bool], ...],
     /,
 ) -> None: ...

@@ -140,8 +140,8 @@ class Flat:
     keys: list[str]
     values: list[str]
     objects: list[str]  # the path of each object
-    hot: dict[str, Any]  # field -> value, for the hot columns
-    paths: dict[str, Any]  # field -> JSON text (a list of them in LIST_PATHS): path columns
+    hot: list[Any]  # the hot columns' values, in HOT_COLUMNS order (`_text`, `_status`)
+    paths: list[Any]  # the path columns' JSON texts (lists of them in LIST_PATHS), in order
 
 
 def flatten(doc: dict[str, Any]) -> Flat:
@@ -161,13 +161,36 @@ def flatten(doc: dict[str, Any]) -> Flat:
 
 def _flattened(doc: dict[str, Any]) -> Flat:
     """`flatten` in Python: the reference, which the C walk declines to (odd keys)."""
-    flat = Flat([], [], [], {}, {})
+    walk = _Walk([], [], [], {}, {})
     for key, value in doc.items():
-        _add(key, value, flat)
-    return flat
+        _add(key, value, walk)
+    hot, paths = walk.hot, walk.paths
+    return Flat(
+        walk.keys,
+        walk.values,
+        walk.objects,
+        [_status(hot.get(field)) if status else _text(hot.get(field)) for field, status in _HOT],
+        [paths.get(path, [] if is_list else "") for path, is_list in _PATHS],
+    )
 
 
-def _add(path: str, value: Any, flat: Flat) -> None:
+@dataclass(slots=True)
+class _Walk:
+    """`_flattened`'s containers as it walks: the leaves by path."""
+
+    keys: list[str]
+    values: list[str]
+    objects: list[str]
+    hot: dict[str, Any]  # field -> value
+    paths: dict[str, Any]  # field -> JSON text (a list of them in LIST_PATHS)
+
+
+# the hot columns' fields in order, each with whether it is the status code; the path columns'
+_HOT: Final = tuple((field, column == "status_code") for field, column in HOT_COLUMNS)
+_PATHS: Final = tuple((path, path in LIST_PATHS) for path in PATH_COLUMNS)
+
+
+def _add(path: str, value: Any, flat: _Walk) -> None:
     kind = type(value)
     if kind is dict:
         flat.objects.append(path)
@@ -215,7 +238,14 @@ except ImportError:  # pragma: no cover - an install without a compiler
     _flatten = None  # type: ignore[assignment]
 else:
     _flatten.configure(
-        _IN_COLUMNS, frozenset(PATH_COLUMNS), LIST_PATHS, _TEXTS, _TEXTS_SIZE, _json_text
+        _IN_COLUMNS,
+        frozenset(PATH_COLUMNS),
+        LIST_PATHS,
+        _TEXTS,
+        _TEXTS_SIZE,
+        _json_text,
+        _HOT,
+        _PATHS,
     )
 
 
@@ -224,28 +254,21 @@ def to_clickhouse_row(event: NewEvent) -> list[Any]:
     document (kubetrail.store.sqlite.events.to_row is the reference)."""
     doc = event.doc
     flat = flatten(doc)
-    hot = flat.hot
-    body = orjson.dumps({k: v for k, v in doc.items() if k != "message"}).decode()
+    body = doc.copy()  # a third of the time of a comprehension without "message"
+    body.pop("message", None)
     return [
         event.ts_us,
         event.id,
         event.intake,
-        *[
-            _status(hot.get(field)) if column == "status_code" else _text(hot.get(field))
-            for field, column in HOT_COLUMNS
-        ],
+        *flat.hot,
         int(is_error_document(doc)),
-        body,
+        orjson.dumps(body).decode(),
         event.message,
         flat.keys,
         flat.values,
-        *[flat.paths.get(path, empty) for path, empty in _PATH_EMPTY],
+        *flat.paths,
         flat.objects,
     ]
-
-
-# each path column with its value when the document lacks the field
-_PATH_EMPTY: Final = tuple((path, [] if path in LIST_PATHS else "") for path in PATH_COLUMNS)
 
 
 MESSAGE_INDEX: Final = INSERT_COLUMNS.index("message")
