@@ -149,3 +149,20 @@ def test_a_batch_of_matches_is_recorded_as_one_by_one(state: StateStore) -> None
     assert state.alerts.get(closed.id).status == "closed"
     assert len(state.alerts.list()) == 5
     assert state.alerts.upsert_many([]) == []
+
+
+def test_a_batch_over_many_pairs_joins_each_pair_s_newest_alert(state: StateStore) -> None:
+    # a pair with two alerts (the second opened past the first's window): the batch joins the
+    # newer; hundreds of other pairs in the same batch each open their own
+    older, _ = state.alerts.upsert(match("exec", "mallory", T0, "e1"), window=3600)
+    newer, created = state.alerts.upsert(match("exec", "mallory", T0 + 7200, "e2"), window=3600)
+    assert created and newer.id != older.id
+    batch = [match("exec", f"user-{n}", T0 + 7300, f"u{n}") for n in range(300)]
+    batch.insert(150, match("exec", "mallory", T0 + 7300, "e3"))
+    results = state.alerts.upsert_many(batch, window=3600)
+    joined, created = results[150]
+    assert not created and joined.id == newer.id
+    assert state.alerts.get(newer.id).event_ids == ["e2", "e3"]
+    assert state.alerts.get(older.id).event_ids == ["e1"]
+    assert sum(created for _, created in results) == 300
+    assert len({alert.id for alert, _ in results}) == 301
