@@ -259,3 +259,16 @@ def test_the_encoder_is_built_where_ci_runs() -> None:
     if not os.environ.get("CI"):
         pytest.skip("checked in CI, where a C compiler is present")
     assert _native is not None
+
+
+def test_rows_of_a_table_the_encoder_cannot_write_go_to_the_driver(clickhouse_url: str) -> None:
+    store = ClickHouseEvents(clickhouse_url.rsplit("/", 1)[0] + f"/native_{uuid.uuid4().hex[:8]}")
+    try:
+        client = store._client()
+        client.execute("CREATE TABLE odd (n Int64, x Float64) ENGINE = Memory")
+        # a Float64 column: no plan, the driver writes the block, and so for plain lists
+        client.execute("INSERT INTO odd (n, x) VALUES", native.Rows([[1, 0.5], [2, -1.25]]))
+        client.execute("INSERT INTO odd (n, x) VALUES", [[3, 2.0]])
+        assert client.execute("SELECT n, x FROM odd ORDER BY n") == [(1, 0.5), (2, -1.25), (3, 2.0)]
+    finally:
+        store.close()
