@@ -66,6 +66,12 @@ class Alert:
     def rank(self) -> int:
         return level_rank(self.level)
 
+    @property
+    def columns(self) -> tuple[str, str, str, int, str, float]:
+        """The columns the alert stores keep beside its JSON: (id, rule_id, entity_key,
+        level_rank, status, last_seen)."""
+        return (self.id, self.rule_id, self.entity_key, self.rank, self.status, self.last_seen)
+
     @classmethod
     def open(cls, match: Match) -> Alert:
         rule = match.rule

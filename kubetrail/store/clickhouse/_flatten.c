@@ -312,68 +312,53 @@ add_nested(PyObject *path, int kind, PyObject *value, Flat *flat)
     return 1;
 }
 
-/* the hot fields' values as their columns take them, in `hot_order`: a text column takes a
- * str, an int as its digits, anything else as ""; the status code an int in 0-65535, else
- * None (schema._text and schema._status) */
+/* a hot column's value (`value` NULL where the document lacks the field), as schema._text
+ * and schema._status make it: a text column takes a str, an int as its digits, anything
+ * else as ""; the status code an int in 0-65535, else None */
 static PyObject *
-in_column_order(PyObject *hot)
+hot_column(PyObject *value, int is_status)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(hot_order);
-    PyObject *out = PyList_New(n);
-    if (out == NULL)
-        return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *field = PyTuple_GET_ITEM(PyTuple_GET_ITEM(hot_order, i), 0);
-        int status = PyObject_IsTrue(PyTuple_GET_ITEM(PyTuple_GET_ITEM(hot_order, i), 1));
-        PyObject *value = PyDict_GetItemWithError(hot, field), *column;
-        if (value == NULL && PyErr_Occurred())
-            goto failed;
-        if (status) {
-            int overflow = 0;
-            long long code = value != NULL && PyLong_CheckExact(value)
-                                 ? PyLong_AsLongLongAndOverflow(value, &overflow)
-                                 : -1;
-            column = !overflow && code >= 0 && code < 65536 ? value : Py_None;
-            Py_INCREF(column);
-        }
-        else if (value != NULL && PyUnicode_CheckExact(value))
-            column = Py_NewRef(value);
-        else if (value != NULL && PyLong_Check(value))
-            column = PyObject_Str(value);
-        else
-            column = Py_NewRef(s_empty);
-        if (column == NULL)
-            goto failed;
-        PyList_SET_ITEM(out, i, column);
+    if (is_status) {
+        int overflow = 0;
+        long long code = value != NULL && PyLong_CheckExact(value)
+                             ? PyLong_AsLongLongAndOverflow(value, &overflow)
+                             : -1;
+        return Py_NewRef(!overflow && code >= 0 && code < 65536 ? value : Py_None);
     }
-    return out;
-failed:
-    Py_DECREF(out);
-    return NULL;
+    if (value != NULL && PyUnicode_CheckExact(value))
+        return Py_NewRef(value);
+    if (value != NULL && PyLong_Check(value))
+        return PyObject_Str(value);
+    return Py_NewRef(s_empty);
 }
 
-/* the path columns' values in `path_order`: "" or [] where the document lacks the field */
+/* a path column's value: its JSON text(s), or "" ([] for a list path) where absent */
 static PyObject *
-in_path_order(PyObject *paths)
+path_column(PyObject *value, int is_list)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(path_order);
+    return value != NULL ? Py_NewRef(value) : is_list ? PyList_New(0) : Py_NewRef(s_empty);
+}
+
+/* the values of `found` (field -> value) in `order` ((field, flag) pairs), each made by
+ * `column(value or NULL, flag)` */
+static PyObject *
+in_order(PyObject *found, PyObject *order, PyObject *(*column)(PyObject *, int))
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(order);
     PyObject *out = PyList_New(n);
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *path = PyTuple_GET_ITEM(PyTuple_GET_ITEM(path_order, i), 0);
-        int is_list = PyObject_IsTrue(PyTuple_GET_ITEM(PyTuple_GET_ITEM(path_order, i), 1));
-        PyObject *value = PyDict_GetItemWithError(paths, path);
-        if (value == NULL && PyErr_Occurred()) {
+        PyObject *pair = PyTuple_GET_ITEM(order, i);
+        PyObject *value = PyDict_GetItemWithError(found, PyTuple_GET_ITEM(pair, 0));
+        PyObject *made = value == NULL && PyErr_Occurred()
+                             ? NULL
+                             : column(value, PyTuple_GET_ITEM(pair, 1) == Py_True);
+        if (made == NULL) {
             Py_DECREF(out);
             return NULL;
         }
-        value = value != NULL ? Py_NewRef(value) : is_list ? PyList_New(0) : Py_NewRef(s_empty);
-        if (value == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, value);
+        PyList_SET_ITEM(out, i, made);
     }
     return out;
 }
@@ -409,7 +394,8 @@ flatten(PyObject *module, PyObject *doc)
     }
     PyObject *result = NULL;
     if (done == 1) {
-        PyObject *hot = in_column_order(flat.hot), *paths = in_path_order(flat.paths);
+        PyObject *hot = in_order(flat.hot, hot_order, hot_column);
+        PyObject *paths = in_order(flat.paths, path_order, path_column);
         if (hot && paths)
             result = PyTuple_Pack(5, flat.keys, flat.values, flat.objects, hot, paths);
         Py_XDECREF(hot);

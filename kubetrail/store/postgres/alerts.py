@@ -54,18 +54,7 @@ class PostgresAlerts:
             "INSERT INTO alerts(id, rule_id, entity_key, level_rank, status, last_seen, data) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
             "status = excluded.status, last_seen = excluded.last_seen, data = excluded.data",
-            [
-                (
-                    alert.id,
-                    alert.rule_id,
-                    alert.entity_key,
-                    alert.rank,
-                    alert.status,
-                    alert.last_seen,
-                    Jsonb(alert.to_dict()),
-                )
-                for alert in alerts
-            ],
+            [(*alert.columns, Jsonb(alert.to_dict())) for alert in alerts],
         )
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:

@@ -49,15 +49,7 @@ class SqliteAlerts:
             "INSERT INTO alerts(id, rule_id, entity_key, level_rank, status, last_seen, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status,"
             " last_seen = excluded.last_seen, data = excluded.data",
-            (
-                alert.id,
-                alert.rule_id,
-                alert.entity_key,
-                alert.rank,
-                alert.status,
-                alert.last_seen,
-                orjson.dumps(alert.to_dict()).decode(),
-            ),
+            (*alert.columns, orjson.dumps(alert.to_dict()).decode()),
         )
 
     def upsert(self, match: Match, window: float = DEFAULT_WINDOW) -> tuple[Alert, bool]:
