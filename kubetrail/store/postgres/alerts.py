@@ -70,28 +70,29 @@ class PostgresAlerts:
             # every (rule, entity) pair of the batch is locked first, in the order of the lock
             # keys, the same for every replica: two replicas' batches cannot wait for each other
             pairs = sorted({(m.rule.id, m.entity.key) for m in matches})
+            columns = ([r for r, _ in pairs], [e for _, e in pairs])  # (rules, entities)
             db.execute(
                 "SELECT count(pg_advisory_xact_lock(k1, k2)) FROM (SELECT DISTINCT "
                 "hashtext(r) AS k1, hashtext(e) AS k2 FROM unnest(%s::text[], %s::text[]) "
                 "AS t(r, e) ORDER BY k1, k2) AS keys",
-                ([r for r, _ in pairs], [e for _, e in pairs]),
+                columns,
             )
             # the newest alert of every pair in one query, the changed ones saved in one
             # statement: a round trip per pair cost the fleet's detection ~240 us per match
-            newest = self._newest(db, pairs)
+            newest = self._newest(db, columns)
             changed: list[Alert] = []
             done = batch_upsert(matches, window, lambda *pair: newest.get(pair), changed.append)
             self._save(db, changed)
             return done
 
     @staticmethod
-    def _newest(db: Any, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Alert]:
-        """The newest alert of each (rule, entity) pair that has one."""
+    def _newest(db: Any, pairs: tuple[list[str], list[str]]) -> dict[tuple[str, str], Alert]:
+        """The newest alert of each (rule, entity) pair that has one; `pairs` as two columns."""
         rows = db.execute(
             "SELECT DISTINCT ON (rule_id, entity_key) rule_id, entity_key, data FROM alerts "
             "WHERE (rule_id, entity_key) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
             "ORDER BY rule_id, entity_key, last_seen DESC",
-            ([r for r, _ in pairs], [e for _, e in pairs]),
+            pairs,
         ).fetchall()
         return {(r["rule_id"], r["entity_key"]): Alert.from_dict(r["data"]) for r in rows}
 
