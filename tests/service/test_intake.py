@@ -202,6 +202,19 @@ def test_an_oversized_event_is_413_alone_or_refused_by_index_in_a_batch(live: Li
     assert len(by_code(live, ok["auditID"])) == 1
 
 
+def test_the_event_size_limit_counts_utf8_bytes_not_characters(live: Live) -> None:
+    key = {"X-SEKOIAIO-INTAKE-KEY": live.key}
+    # 130,000 characters, 260,000 bytes: over the 250 KiB limit in bytes only
+    wide = orjson.dumps(fresh_event(pad="é" * 130_000))
+    reply = httpx.post(live.url + "/plain", content=wide, headers=key)
+    assert reply.status_code == 413
+    assert "260" in reply.json()["error"]["message"]
+    narrow = fresh_event(pad="x" * 250_000)  # under it, in bytes as in characters
+    reply = httpx.post(live.url + "/plain", content=orjson.dumps(narrow), headers=key)
+    assert reply.status_code == 200
+    assert len(by_code(live, narrow["auditID"])) == 1
+
+
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "code"),
     [
