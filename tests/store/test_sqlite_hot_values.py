@@ -1,5 +1,5 @@
-"""The SQLite row's hot columns, read by the unrolled `_hot_values`, against the loop over
-HOT_COLUMNS' paths (`_get`), the reference."""
+"""The SQLite row's hot columns, read by the unrolled `_hot_values`, against a loop over
+HOT_COLUMNS' paths (`get`, the way encode read them before), the reference."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ from hypothesis import strategies as st
 
 from kubetrail.demo.generate import lines
 from kubetrail.parse import normalize, normalize_or_error
-from kubetrail.store.sqlite.events import _HOT_PATHS, HOT_COLUMNS, _get, _hot_values
+from kubetrail.store.sqlite.events import HOT_COLUMNS, _hot_values
 from tests.test_parse_errors import REAL_EVENTS
+
+HOT_PATHS = [tuple(field.split(".")) for field, _ in HOT_COLUMNS]
+
+
+def get(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path` if it is a str or an int, else None."""
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value if isinstance(value, str | int) else None
 
 
 def reference(doc: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(_get(doc, path) for path in _HOT_PATHS)
+    return tuple(get(doc, path) for path in HOT_PATHS)
 
 
 def test_the_demo_cluster_real_and_unparsable_events_give_the_same_hot_columns() -> None:
@@ -37,7 +49,7 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner),
     max_leaves=4,
 )
-PARTS = sorted({part for path in _HOT_PATHS for part in path})
+PARTS = sorted({part for path in HOT_PATHS for part in path})
 
 
 @st.composite
@@ -45,7 +57,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     """Documents with something (a leaf, a list, an object, nothing) at or around each hot
     path, under plain dicts only."""
     doc: dict[str, Any] = {}
-    for path in _HOT_PATHS:
+    for path in HOT_PATHS:
         if not draw(st.booleans()):
             continue
         depth = draw(st.integers(1, len(path)))
