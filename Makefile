@@ -62,7 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.detect
 
-## bench-store: ingest (1M) and query latency (1M, 10M), SQLite against ClickHouse
+## bench-store: ingest and query latency at 1M and 10M, SQLite against ClickHouse (~23 GB of TMPDIR at 10M)
 bench-store: $(STAMP) services
 	$(BIN)/python -m bench.store --events $(or $(EVENTS),1000000) --grow-to $(or $(GROW_TO),10000000)
 
