@@ -9,6 +9,10 @@ parsing here rather than in the handler keeps the event loop free for searches. 
 events wait than `max_pending_events`, new writes fail fast with `StoreBusy` (HTTP 503)
 instead of queueing without bound. When work waited while a commit ran (commits follow each
 other: the intake is saturated), `on_saturated` says so; the detection process then waits.
+
+On a store that syncs apart (`SyncingStore`, the embedded one), the thread commits without
+waiting for the disk and a second thread flushes: one flush covers every commit made since
+the last one began, and the waiters of those commits are resolved after it, never before.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from kubetrail.ingest.parsers import EncodedBatch
 from kubetrail.ingest.pipeline import Received
 from kubetrail.metrics import Metrics
 from kubetrail.parse.errors import is_error_document
-from kubetrail.store.base import EncodingStore, EventStore, NewEvent, StoreBusy
+from kubetrail.store.base import EncodingStore, EventStore, NewEvent, StoreBusy, SyncingStore
 
 Item = NewEvent | Received
 # what one request hands over: events to parse here, or events parsed by the workers
 Batch = Sequence[Item] | EncodedBatch
+# one commit's batches with their waiters, how many of its events were new, and the events
+# parsed here (for the `on_stored` hook)
+Committed = tuple[list[tuple[Batch, Future[int]]], int, list[NewEvent]]
 
 log = logging.getLogger("kubetrail.writer")
 
@@ -57,8 +64,18 @@ class Writer:
         self._pending_events = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="kubetrail-writer", daemon=True)
-        self._thread.start()
+        # the store, when it syncs apart (then a second thread flushes)
+        self._syncing = store if isinstance(store, SyncingStore) else None
+        self._unsynced: list[Committed] = []  # committed, waiting for the flush
+        self._closed_writes = False  # the writing thread has ended: flush what is left
+        self._sync_cond = threading.Condition()
+        self._threads = [threading.Thread(target=self._run, name="kubetrail-writer", daemon=True)]
+        if self._syncing is not None:
+            self._threads.append(
+                threading.Thread(target=self._sync_run, name="kubetrail-sync", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
 
     @property
     def pending_events(self) -> int:
@@ -104,7 +121,7 @@ class Writer:
         while True:
             taken = self._take()
             if not taken:
-                return  # closed and drained
+                break  # closed and drained
             try:
                 new, events = self._commit([batch for batch, _ in taken])
             except Exception as exc:  # every waiter learns of the failure; nothing is acked
@@ -112,17 +129,53 @@ class Writer:
                 for _, done in taken:
                     done.set_exception(exc)
                 continue
-            # the split of `new` among the batches of one commit is not known: each waiter
-            # gets the total (the metric counts it once)
-            for _, done in taken:
-                done.set_result(new)
-            if self._on_stored is not None:
-                try:
-                    self._on_stored(events)
-                except Exception:
-                    log.exception("the stored-events hook failed")
-            if self._on_matched is not None:
-                self._hand_over_matches([batch for batch, _ in taken])
+            if self._syncing is None:
+                self._done(taken, new, events)
+                continue
+            with self._sync_cond:
+                self._unsynced.append((taken, new, events))
+                self._sync_cond.notify()
+        with self._sync_cond:  # the flush thread ends once it has flushed what is left
+            self._closed_writes = True
+            self._sync_cond.notify()
+
+    def _sync_run(self) -> None:
+        """Flush the commits made so far, then resolve their waiters; until all are done."""
+        store = self._syncing
+        assert store is not None  # (the thread runs only for a syncing store)
+        while True:
+            with self._sync_cond:
+                while not self._unsynced and not self._closed_writes:
+                    self._sync_cond.wait()
+                committed, self._unsynced = self._unsynced, []
+            if not committed:
+                return
+            try:
+                store.sync()
+            except Exception as exc:  # committed, maybe not durable: nothing is acked
+                log.exception("flushing %d commits failed", len(committed))
+                for taken, _, _ in committed:
+                    for _, done in taken:
+                        done.set_exception(exc)
+                continue
+            for taken, new, events in committed:
+                self._done(taken, new, events)
+
+    def _done(
+        self, taken: list[tuple[Batch, Future[int]]], new: int, events: list[NewEvent]
+    ) -> None:
+        """The commit of `taken` is durable: resolve its waiters, then run the hooks."""
+        # the split of `new` among the batches of one commit is not known: each waiter
+        # gets the total (the metric counts it once)
+        for _, done in taken:
+            done.set_result(new)
+        if self._on_stored is not None:
+            try:
+                self._on_stored(events)
+            except Exception:
+                log.exception("the stored-events hook failed")
+        if self._on_matched is not None:
+            self._hand_over_matches([batch for batch, _ in taken])
 
     def _hand_over_matches(self, batches: list[Batch]) -> None:
         """What the parse workers' rules found, now that its events are committed."""
@@ -145,7 +198,10 @@ class Writer:
         ]
         errors = sum(b.parse_errors for b in batches if isinstance(b, EncodedBatch))
         errors += sum(is_error_document(e.doc) for e in events)
-        if encoded:  # (only an EncodingStore is given encoded batches)
+        if self._syncing is not None:
+            encoded += [(self._syncing.encoder(e), e.message) for e in events]
+            new = self._syncing.append_unsynced(encoded)
+        elif encoded:  # (only an EncodingStore is given encoded batches)
             store: EncodingStore = self._store  # type: ignore[assignment]
             encoded += [(store.encoder(e), e.message) for e in events]
             new = store.append_encoded(encoded)
@@ -160,4 +216,5 @@ class Writer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()

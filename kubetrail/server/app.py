@@ -42,12 +42,14 @@ from kubetrail.server.detection import (
     DetectionWorker,
     IntakeLoad,
     configured,
+    rewind_past_loss,
     start_process,
 )
 from kubetrail.server.fleet import FleetDetection
 from kubetrail.settings import Config
 from kubetrail.store.base import EncodingStore, EventStore, FollowableStore, StateStore
 from kubetrail.store.open import open_stores
+from kubetrail.store.sqlite.events import SqliteEvents
 from kubetrail.web import web_routes
 
 log = logging.getLogger("kubetrail.server")
@@ -110,6 +112,8 @@ def build_service(config: Config) -> Service:
     events, state = open_stores(config)
     metrics = Metrics()
     if not (config.events_url or config.state_url):
+        if isinstance(events, SqliteEvents):  # (before the writer takes any event)
+            rewind_past_loss(events, state)
         load = IntakeLoad()
         writer = Writer(
             events, config.max_pending_events, metrics=metrics, on_saturated=load.mark_saturated

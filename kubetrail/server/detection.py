@@ -47,6 +47,7 @@ from kubetrail.metrics import Metrics
 from kubetrail.parse.errors import is_error_document
 from kubetrail.settings import Config
 from kubetrail.store.base import FollowableStore, NewEvent, StateStore
+from kubetrail.store.sqlite.events import SqliteEvents
 
 log = logging.getLogger("kubetrail.detection")
 POLL_S: Final = 0.2
@@ -126,6 +127,28 @@ class IntakeLoad:
         return bool(time.monotonic() - self._marked.value < self.RECENT_S)
 
 
+def rewind_past_loss(events: SqliteEvents, state: StateStore) -> None:
+    """Bring the watermark back to the store's last number when it is past it.
+
+    The follower reads what is committed, and the writer acknowledges after the flush that
+    follows (kubetrail.ingest.writer): a power cut in between loses commits the follower may
+    have read, and the senders send those events again, under the same numbers. So does a
+    store restored from a backup. Run before the writer takes events, so that they are
+    evaluated.
+    """
+    after = state.get_setting(WATERMARK)
+    last = events.last_number()
+    if after and after.isdigit() and int(after) > last:
+        log.warning(
+            "detection had read up to event %s, the store ends at %d (commits lost, or an "
+            "older copy): detection resumes after %d",
+            after,
+            last,
+            last,
+        )
+        state.set_setting(WATERMARK, str(last))
+
+
 class Follower:
     """The loop of the detection process (also usable in-process, e.g. by tests).
 
@@ -181,7 +204,6 @@ class Follower:
 
 def _main(config: Config, parent: int, load: IntakeLoad | None, ready: SyncEvent | None) -> None:
     from kubetrail.store.open import open_state
-    from kubetrail.store.sqlite.events import SqliteEvents
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -178,6 +178,21 @@ class EncodingStore(EventStore, Protocol):
 
 
 @runtime_checkable
+class SyncingStore(EncodingStore, Protocol):
+    """An encoding store whose commits can be made durable apart from the commit itself, so
+    that one flush to disk covers many commits while the next one is written.
+
+    `append_unsynced` returns once the events are committed (readers see them; a crash of the
+    process loses nothing, a power cut may lose them); `sync` makes every commit so far
+    durable. `append_encoded` is the two in a row.
+    """
+
+    def append_unsynced(self, events: list[tuple[Encoded, str]]) -> int: ...
+
+    def sync(self) -> None: ...
+
+
+@runtime_checkable
 class FollowableStore(EventStore, Protocol):
     """An event store that can be followed in commit order (the embedded one)."""
 

@@ -125,3 +125,60 @@ def _lag(client: TestClient) -> float:
     text = client.get("/metrics").text
     line = next(x for x in text.splitlines() if x.startswith("kubetrail_detection_lag_events "))
     return float(line.split()[-1])
+
+
+def test_detection_evaluates_events_stored_again_after_the_store_lost_its_last_commits(
+    tmp_path: Path,
+) -> None:
+    """The follower reads commits before their flush: a power cut in between (or a restored
+    backup) leaves the watermark past the store's end, and the events the senders send again
+    are numbered where the lost ones were."""
+    config = load({"data_dir": str(tmp_path)})
+    sample = [orjson.dumps(e).decode() for e in generate(minutes=60, seed=42)]
+    half = len(sample) // 2
+    events = SqliteEvents(tmp_path / "events.db")
+    events.append([prepare(t, 1, "x", None, 0) for t in sample[:half]])
+    events.close()  # checkpointed into events.db: the copy that survives
+    survived = (tmp_path / "events.db").read_bytes()
+    events = SqliteEvents(tmp_path / "events.db")
+    events.append([prepare(t, 1, "x", None, 0) for t in sample[half:]])
+    state = open_state(config)
+    follower = Follower(events, state, Detector(Engine.from_paths(), state.alerts))
+    while follower.step():
+        pass
+    assert state.get_setting(WATERMARK) == str(len(sample))
+    events.close()
+    state.close()
+    (tmp_path / "events.db").write_bytes(survived)  # the second half is lost
+
+    service = build_service(config)
+    assert service.state.get_setting(WATERMARK) == str(half)
+    resent = service.events.append([prepare(t, 1, "x", None, 0) for t in sample[half:]])
+    assert resent == len(sample) - half
+    follower = Follower(
+        service.events,  # type: ignore[arg-type]
+        service.state,
+        Detector(Engine.from_paths(), service.state.alerts),
+    )
+    seen = 0
+    while count := follower.step():
+        seen += count
+    assert seen == len(sample) - half
+    # evaluated again, and counted once (the alerts of the lost commits were kept)
+    execs = [a for a in service.state.alerts.list() if a.rule_title == "Exec into a pod"]
+    assert len(execs) == 1 and execs[0].count == 3
+    service.close()
+
+
+def test_a_watermark_within_the_store_is_kept(tmp_path: Path) -> None:
+    config = load({"data_dir": str(tmp_path)})
+    events = SqliteEvents(tmp_path / "events.db")
+    sample = [orjson.dumps(e).decode() for e in generate(minutes=10, seed=42)]
+    events.append([prepare(t, 1, "x", None, 0) for t in sample])
+    events.close()
+    state = open_state(config)
+    state.set_setting(WATERMARK, "7")
+    state.close()
+    service = build_service(config)
+    assert service.state.get_setting(WATERMARK) == "7"
+    service.close()

@@ -16,7 +16,7 @@ from kubetrail.ingest.writer import Writer
 from kubetrail.metrics import Metrics
 from kubetrail.server.app import Service, create_app
 from kubetrail.settings import load
-from kubetrail.store.base import NewEvent, StoreBusy
+from kubetrail.store.base import Encoded, StoreBusy
 from kubetrail.store.open import open_stores
 from kubetrail.store.sqlite.events import SqliteEvents
 
@@ -28,9 +28,9 @@ class GatedStore(SqliteEvents):
         super().__init__(path)
         self.gate = threading.Event()
 
-    def append(self, events: list[NewEvent]) -> int:
-        self.gate.wait(10)
-        return super().append(events)
+    def append_unsynced(self, events: list[tuple[Encoded, str]]) -> int:
+        self.gate.wait(10)  # (the writer's commits, and `append`'s, come through here)
+        return super().append_unsynced(events)
 
 
 def test_the_writer_refuses_beyond_its_pending_limit(tmp_path: Path) -> None:
