@@ -168,6 +168,11 @@ def _insert_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]
         start += size
 
 
+# the file's data and what reading it back needs (its size), not its times; macOS has no
+# fdatasync, and its fsync is what SQLite's synchronous=FULL uses there
+_flush: Final = getattr(os, "fdatasync", os.fsync)
+
+
 def _last_number(db: sqlite3.Connection) -> int:
     # AUTOINCREMENT's record: the next event is numbered after it
     row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
@@ -372,7 +377,7 @@ class SqliteEvents:
         except FileNotFoundError:
             return
         try:
-            os.fdatasync(wal)
+            _flush(wal)
         finally:
             os.close(wal)
 
