@@ -83,6 +83,10 @@ class Writer:
 
     def submit(self, events: Batch) -> Future[int]:
         done: Future[int] = Future()
+        # running from here on: it cannot be cancelled. A request whose task is cancelled
+        # (a client gone at shutdown) cancels the future it awaits (asyncio.wrap_future);
+        # setting the result of a cancelled future raises, and would end the thread that does.
+        done.set_running_or_notify_cancel()
         with self._cond:
             if self._closed:
                 raise StoreBusy("the writer is shutting down")

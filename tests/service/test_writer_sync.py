@@ -3,6 +3,7 @@ the last ones, and no waiter is answered before the flush that covers its commit
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -109,3 +110,23 @@ def test_the_store_syncs_by_itself_outside_the_writer(
     assert store.append(sample[:10]) == 10
     assert store.flushes == 2  # `append` is durable when it returns
     store.close()
+
+
+def test_a_cancelled_request_does_not_stop_the_writer(
+    tmp_path: Path, sample: list[NewEvent]
+) -> None:
+    """A request's task cancelled while it waits (a client gone when the server shuts down)
+    cancels the future it awaits; the writer still commits it, and goes on with the rest."""
+    store = GatedSync(tmp_path / "events.db")
+    writer = Writer(store, 10_000)
+
+    async def cancelled_then_next() -> int:
+        waiting = asyncio.ensure_future(writer.write(sample[:100]))
+        await asyncio.sleep(0.05)  # committed, held at the flush
+        waiting.cancel()
+        store.gate.set()
+        return await asyncio.wait_for(writer.write(sample[100:200]), 10)
+
+    assert asyncio.run(cancelled_then_next()) == 100
+    assert _visible(store) == 200
+    writer.close()
