@@ -46,7 +46,7 @@ from kubetrail.query import compile_query
 from kubetrail.store.base import EventStore, NewEvent, event_id
 from kubetrail.store.clickhouse.events import ClickHouseEvents
 from kubetrail.store.clickhouse.schema import INSERT_COLUMNS
-from kubetrail.store.sqlite.events import SqliteEvents
+from kubetrail.store.sqlite.events import ROW_COLUMNS, SqliteEvents
 
 POOL = 20_000
 BATCH = 5_000
@@ -129,7 +129,7 @@ def grow_sqlite(store: SqliteEvents, factor: int) -> None:
     db = store._writer
     db.create_function("shifted_id", 2, _shifted_id, deterministic=True)
     week: int = db.execute("SELECT max(seq) FROM events").fetchone()[0]
-    hot = ", ".join(_SQLITE_HOT)
+    hot = ", ".join(ROW_COLUMNS)
     copied = hot.replace("ts, id,", "ts + :shift, shifted_id(id, :k),", 1)
     for k in range(1, factor):
         for low in range(1, week + 1, GROW_SLICE):
@@ -149,11 +149,6 @@ def grow_sqlite(store: SqliteEvents, factor: int) -> None:
     store._merge(factor * week)
 
 
-# the `events` columns after `seq` (kubetrail.store.sqlite.events)
-_SQLITE_HOT = (
-    *("ts", "id", "intake", "code", "action", "outcome", "user_name", "source_ip"),
-    *("namespace", "resource", "subresource", "object_name", "status_code", "parse_error"),
-)
 GROW_SLICE = 100_000
 _WEEK_S = WEEK_US // 1_000_000
 

@@ -136,10 +136,9 @@ _MERGE_SOURCES: Final = (
     "WHERE seq > ? AND seq <= ? AND source_ip IS NOT NULL ORDER BY source_ip, ts, seq"
 )
 
-_INSERT_EVENT: Final = (
-    "INSERT OR IGNORE INTO events(seq, ts, id, intake, code, action, outcome, user_name, "
-    "source_ip, namespace, resource, subresource, object_name, status_code, parse_error) VALUES "
-)
+# the `events` columns a row gives after `seq`, in the order `encode` makes them
+ROW_COLUMNS: Final = ("ts", "id", "intake", *(c for _, c in HOT_COLUMNS), "parse_error")
+_INSERT_EVENT: Final = f"INSERT OR IGNORE INTO events(seq, {', '.join(ROW_COLUMNS)}) VALUES "
 _INSERT_BODY: Final = "INSERT INTO bodies(seq, doc, message) VALUES "
 # rows per INSERT statement, at most (and fewer when the build allows fewer parameters)
 _ROWS_PER_INSERT: Final = 256
